@@ -46,7 +46,7 @@ func ExitCode(err error) int {
 	return ExitFailure
 }
 
-// isCobraUsageError recognises the errors cobra itself returns for an
+// isCobraUsageError recognizes the errors cobra itself returns for an
 // unknown command; flag errors are wrapped by FlagErrorFunc instead.
 func isCobraUsageError(err error) bool {
 	return strings.HasPrefix(err.Error(), "unknown command ")

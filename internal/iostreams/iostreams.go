@@ -38,7 +38,7 @@ func Test() (ios *IOStreams, in, out, errOut *bytes.Buffer) {
 	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
 }
 
-// IsStdoutTTY reports whether stdout is a terminal (tables and colour)
+// IsStdoutTTY reports whether stdout is a terminal (tables and color)
 // rather than a pipe or file (plain or JSON output).
 func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 
@@ -54,7 +54,7 @@ func (s *IOStreams) SetTTY(tty bool) {
 	s.stdinTTY, s.stdoutTTY, s.stderrTTY = tty, tty, tty
 }
 
-// ColorEnabled reports whether output may carry ANSI colour: only on a
+// ColorEnabled reports whether output may carry ANSI color: only on a
 // terminal, and never when NO_COLOR is set (https://no-color.org).
 func (s *IOStreams) ColorEnabled() bool {
 	if _, ok := os.LookupEnv("NO_COLOR"); ok {

@@ -41,7 +41,7 @@ func Check(ctx context.Context, c Config) error {
 }
 
 // Explain rewrites a sarama connection error into one that names the
-// setting at fault. Errors it does not recognise are wrapped unchanged.
+// setting at fault. Errors it does not recognize are wrapped unchanged.
 func Explain(c Config, err error) error {
 	brokers := strings.Join(c.Brokers, ",")
 	var uae x509.UnknownAuthorityError

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +29,24 @@ func runTestenv(t *testing.T, env []string, args ...string) (stderr string, err 
 	return errBuf.String(), err
 }
 
-func TestTestenvRefusesATakenPort(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// listenLoopback holds a free loopback port and returns it.
+func listenLoopback(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, port
+}
+
+func TestTestenvRefusesATakenPort(t *testing.T) {
+	ln, port := listenLoopback(t)
 	defer ln.Close()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 
 	stderr, err := runTestenv(t, []string{"HOOKD_TESTENV_PG_PORT=" + port}, "up", "postgres")
 	if err == nil {
@@ -59,12 +69,8 @@ func TestTestenvShowsTheLogOfAServiceThatDies(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "PG_VERSION"), []byte("9\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	ln, port := listenLoopback(t)
+	ln.Close() // a free port for the server that is about to fail
 
 	stderr, err := runTestenv(t, []string{"HOOKD_TESTENV_PG_PORT=" + port, "HOOKD_TESTENV_PG_DATA=" + data}, "up", "postgres")
 	if err == nil {

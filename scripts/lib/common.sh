@@ -92,7 +92,7 @@ port_open() {
 	(exec 3<>"/dev/tcp/$TESTENV_HOST/$1") 2>/dev/null
 }
 
-# require_free_ports SERVICE LOG PORT... fails clearly when another process
+# require_free_ports SERVICE PORT... fails clearly when another process
 # already holds one of the service's ports.
 require_free_ports() {
 	local svc=$1 p
