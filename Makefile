@@ -53,7 +53,7 @@ vet:
 	$(GO) vet ./...
 
 ## lint: golangci-lint (pinned; built by the Go toolchain on first use)
-lint: fmt-check
+lint: fmt-check vet
 	$(GO) run $(GOLANGCI_LINT) run ./...
 
 ## clean: remove build output (not the service caches)
