@@ -1,6 +1,8 @@
-// Package storage holds hookd's stores: endpoint configuration in
-// PostgreSQL, the delivery log and dead letters in Cassandra, and SQLite
-// implementations of both for `hookd dev`. The interfaces the daemon needs
-// are declared where they are used; every implementation passes the same
-// conformance suite.
+// Package storage declares what hookd keeps and where: endpoint
+// configuration, secrets, API keys and replay jobs in a ConfigStore
+// (PostgreSQL in production), attempts and dead letters in a LogStore
+// (Cassandra in production), and SQLite implementations of both for
+// `hookd dev`. The daemon and the API declare the narrower interfaces they
+// use; the interfaces here are the whole contract that every
+// implementation meets, proved by the conformance suite in storagetest.
 package storage
