@@ -89,7 +89,14 @@ type ConfigStore interface {
 	EndpointStore
 	APIKeyStore
 	ReplayJobStore
+	// CheckEncryptionKey proves the store's encryption key opens the
+	// secrets already stored (the first call on an empty store records a
+	// check value). A daemon calls it at start and refuses to run on error.
+	CheckEncryptionKey(ctx context.Context) error
 }
+
+// ErrWrongEncryptionKey: the secrets were stored under another key.
+var ErrWrongEncryptionKey = errors.New("HOOKD_ENCRYPTION_KEY does not match the key the stored secrets were encrypted with")
 
 // EndpointStore keeps endpoints and their signing secrets.
 type EndpointStore interface {
