@@ -102,6 +102,9 @@ var ErrWrongEncryptionKey = errors.New("HOOKD_ENCRYPTION_KEY does not match the 
 type EndpointStore interface {
 	// CreateEndpoint stores a new endpoint (its ID set by the caller) with
 	// its first signing secret. It sets CreatedAt, UpdatedAt and Version 1.
+	// An endpoint that fails domain validation is refused with the
+	// *domain.ValidationError and nothing is written (CreateEndpoint and
+	// UpdateEndpoint both check, whatever the caller did).
 	CreateEndpoint(ctx context.Context, e *domain.Endpoint, secret domain.EndpointSecret) error
 	GetEndpoint(ctx context.Context, id string) (domain.Endpoint, error)
 	// ListEndpoints pages through endpoints in id order.

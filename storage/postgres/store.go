@@ -141,6 +141,9 @@ func nonNilMap(m map[string]string) map[string]string {
 
 // CreateEndpoint stores e with its first secret in one transaction.
 func (s *Store) CreateEndpoint(ctx context.Context, e *domain.Endpoint, secret domain.EndpointSecret) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
 	args, err := endpointArgs(e)
 	if err != nil {
 		return err
@@ -213,6 +216,9 @@ func (s *Store) ListEndpoints(ctx context.Context, f storage.EndpointFilter, p s
 
 // UpdateEndpoint replaces the mutable fields if e.Version is current.
 func (s *Store) UpdateEndpoint(ctx context.Context, e domain.Endpoint) (domain.Endpoint, error) {
+	if err := e.Validate(); err != nil {
+		return e, err
+	}
 	args, err := endpointArgs(&e)
 	if err != nil {
 		return e, err

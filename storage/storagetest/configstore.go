@@ -32,6 +32,7 @@ func RunConfigStore(t *testing.T, newDB func(t *testing.T) ConfigOpener) {
 	box := NewBox(t)
 	open := func(t *testing.T) storage.ConfigStore { return newDB(t)(box) }
 	t.Run("EndpointRoundTrip", func(t *testing.T) { t.Parallel(); testEndpointRoundTrip(t, open(t)) })
+	t.Run("EndpointRejectsInvalid", func(t *testing.T) { t.Parallel(); testEndpointRejectsInvalid(t, open(t)) })
 	t.Run("EndpointNotFound", func(t *testing.T) { t.Parallel(); testEndpointNotFound(t, open(t)) })
 	t.Run("EndpointUpdateVersions", func(t *testing.T) { t.Parallel(); testEndpointUpdateVersions(t, open(t)) })
 	t.Run("EndpointConcurrentUpdates", func(t *testing.T) { t.Parallel(); testEndpointConcurrentUpdates(t, open(t)) })
@@ -167,6 +168,37 @@ func testEndpointRoundTrip(t *testing.T, s storage.ConfigStore) {
 	if err := s.CreateEndpoint(ctx, dup, dupSec); !errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("create with a used id: %v, want ErrConflict", err)
 	}
+}
+
+func testEndpointRejectsInvalid(t *testing.T, s storage.ConfigStore) {
+	ctx := ctxFor(t)
+	bad, sec := NewEndpoint("")
+	bad.URL = "https://user:secret@example.com/\r\n"
+	err := s.CreateEndpoint(ctx, bad, sec)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || ve.Fields["url"] == "" {
+		t.Fatalf("create with a bad URL: %v, want a ValidationError naming url", err)
+	}
+	if _, err := s.GetEndpoint(ctx, bad.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a refused endpoint was written (get: %v)", err)
+	}
+	if secs, _ := s.ActiveSecrets(ctx, bad.ID, time.Now()); len(secs) != 0 {
+		t.Fatal("the secret of a refused endpoint was written")
+	}
+
+	e := mustCreate(t, s, "")
+	changed := e
+	changed.SigningScheme = "md5"
+	changed.EventTypes = nil
+	_, err = s.UpdateEndpoint(ctx, changed)
+	if !errors.As(err, &ve) || ve.Fields["signing_scheme"] == "" || ve.Fields["event_types"] == "" {
+		t.Fatalf("update with bad fields: %v, want a ValidationError naming signing_scheme and event_types", err)
+	}
+	got, err := s.GetEndpoint(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, "endpoint after a refused update", got, e)
 }
 
 func testEndpointNotFound(t *testing.T, s storage.ConfigStore) {
