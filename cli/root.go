@@ -30,7 +30,12 @@ offline, so receivers can check them in their own CI.`,
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
 	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
-	cmd.AddCommand(cmdutil.NewCmdVersion(f.IOStreams, "hookctl", nil))
+	cmd.AddCommand(
+		NewCmdVerify(f, nil),
+		NewCmdSign(f, nil),
+		NewCmdSecret(f),
+		cmdutil.NewCmdVersion(f.IOStreams, "hookctl", nil),
+	)
 	return cmd
 }
 

@@ -47,9 +47,16 @@ func ExitCode(err error) int {
 }
 
 // isCobraUsageError recognizes the errors cobra itself returns for an
-// unknown command; flag errors are wrapped by FlagErrorFunc instead.
+// unknown command and for flag groups (mutually exclusive or required
+// together); other flag errors are wrapped by FlagErrorFunc instead.
 func isCobraUsageError(err error) bool {
-	return strings.HasPrefix(err.Error(), "unknown command ")
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command ", "if any flags in the group ", "at least one of the flags in the group "} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // FlagErrorFunc turns cobra's flag parsing errors into UsageErrors.

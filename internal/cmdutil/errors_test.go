@@ -18,6 +18,7 @@ func TestExitCode(t *testing.T) {
 		{Usagef("bad flag"), ExitUsage},
 		{fmt.Errorf("wrapped: %w", Usagef("bad flag")), ExitUsage},
 		{errors.New(`unknown command "x" for "hookctl"`), ExitUsage},
+		{errors.New("if any flags in the group [body body-file] are set none of the others can be; [body body-file] were all set"), ExitUsage},
 	}
 	for _, tc := range cases {
 		if got := ExitCode(tc.err); got != tc.want {
