@@ -62,7 +62,7 @@ type secretSource struct {
 	SecretFile string
 }
 
-const secretEnv = "HOOKCTL_WEBHOOK_SECRET"
+const secretEnv = "HOOKCTL_WEBHOOK_SECRET" //nolint:gosec // the name of a variable, not a secret
 
 func (s *secretSource) readSecret() (string, error) {
 	if s.Secret != "" && s.SecretFile != "" {
@@ -112,7 +112,6 @@ func parseHeaderFlags(values []string) ([][2]string, error) {
 	}
 	return out, nil
 }
-
 
 func checkOutput(o string, allowed ...string) error {
 	for _, a := range allowed {
