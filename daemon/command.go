@@ -30,7 +30,10 @@ and records every attempt in Cassandra.`,
 	cmd.SetOut(ios.Out)
 	cmd.SetErr(ios.ErrOut)
 	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
-	cmd.AddCommand(cmdutil.NewCmdVersion(ios, "hookd", nil))
+	cmd.AddCommand(
+		newCmdConfig(ios),
+		cmdutil.NewCmdVersion(ios, "hookd", nil),
+	)
 	return cmd
 }
 
