@@ -95,7 +95,24 @@ CREATE TRIGGER endpoints_notify_change
     AFTER INSERT OR UPDATE OR DELETE ON endpoints
     FOR EACH ROW EXECUTE FUNCTION hookd_notify_endpoint_change();
 
+-- A rotated secret is a change of its endpoint: signers drop cached secrets.
+-- +goose StatementBegin
+CREATE FUNCTION hookd_notify_secret_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('hookd_endpoints', COALESCE(NEW.endpoint_id, OLD.endpoint_id));
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER endpoint_secrets_notify_change
+    AFTER INSERT OR UPDATE ON endpoint_secrets
+    FOR EACH ROW EXECUTE FUNCTION hookd_notify_secret_change();
+
 -- +goose Down
+DROP TRIGGER endpoint_secrets_notify_change ON endpoint_secrets;
+DROP FUNCTION hookd_notify_secret_change();
 DROP TRIGGER endpoints_notify_change ON endpoints;
 DROP FUNCTION hookd_notify_endpoint_change();
 DROP TABLE replay_jobs;

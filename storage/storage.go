@@ -133,7 +133,7 @@ type EndpointStore interface {
 // stays current without polling.
 type EndpointWatcher interface {
 	// WatchEndpoints calls onChange with the id of every endpoint created,
-	// updated or deleted after ready is called, until ctx ends or the
+	// updated, deleted or given a new secret after ready is called, until ctx ends or the
 	// watch breaks (then it returns the error; the caller reloads in full
 	// and watches again).
 	WatchEndpoints(ctx context.Context, ready func(), onChange func(endpointID string)) error

@@ -54,6 +54,10 @@ func RunEndpointWatcher(t *testing.T, newStore func(t *testing.T) (storage.Endpo
 		t.Fatal(err)
 	}
 	expect("update", e.ID)
+	if err := s.RotateSecret(opCtx, e.ID, NewSecret(e.ID), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	expect("secret rotation", e.ID)
 	if _, err := s.SetEndpointEnabled(opCtx, e.ID, false, "test", "test"); err != nil {
 		t.Fatal(err)
 	}
