@@ -119,6 +119,7 @@ const (
 	ReasonGone             = "gone"              // the endpoint answered 410
 	ReasonMalformed        = "malformed"         // the Kafka message was not a valid event
 	ReasonBlocked          = "blocked"           // the endpoint's address is not allowed
+	ReasonEndpointDeleted  = "endpoint_deleted"  // the endpoint was deleted while a retry waited
 )
 
 // DeadLetter is a delivery hookd gave up on, kept with its payload so it
