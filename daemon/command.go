@@ -32,6 +32,8 @@ and records every attempt in Cassandra.`,
 	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
 	cmd.AddCommand(
 		newCmdConfig(ios),
+		newCmdMigrate(ios, nil),
+		newCmdServe(ios),
 		cmdutil.NewCmdVersion(ios, "hookd", nil),
 	)
 	return cmd

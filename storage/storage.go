@@ -17,8 +17,13 @@ var (
 	// ErrConflict: an update named a version that is no longer current, or
 	// a create reused an id.
 	ErrConflict = errors.New("conflict: the record was changed by someone else; read it again and retry")
-	// ErrInvalidCursor: a page cursor that this store did not make.
+	// ErrInvalidCursor: a page cursor that this store did not make, or one
+	// made for another list or filter.
 	ErrInvalidCursor = errors.New("invalid page cursor")
+	// ErrInvalidRecord: a log record that can never be stored (no id, no
+	// time). The valid records of the same call are stored; a caller that
+	// gets only this error has nothing to retry.
+	ErrInvalidRecord = errors.New("invalid record")
 )
 
 // DefaultPageSize and MaxPageSize bound list pages.
@@ -27,7 +32,9 @@ const (
 	MaxPageSize     = 1000
 )
 
-// Page is one page of a list. NextCursor is empty on the last page.
+// Page is one page of a list. NextCursor is empty on the last page, and
+// only then: a store that bounds the work of one page may return a short,
+// even empty, page with a cursor to go on.
 type Page[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
@@ -170,14 +177,19 @@ type LogStore interface {
 	DeadLetterStore
 }
 
-// AttemptLog keeps every delivery attempt for its retention period.
+// AttemptLog keeps every delivery attempt for its retention period. Times
+// are kept to the millisecond and durations to the nanosecond; retention
+// counts from the record's own time (StartedAt, DeadAt), so a writer
+// catching up after an outage does not extend it. Event-type filters match
+// exactly.
 type AttemptLog interface {
 	// WriteAttempts stores attempts; writing an attempt again (same ID) is
 	// an upsert, so retried writes never duplicate.
 	WriteAttempts(ctx context.Context, attempts []domain.Attempt) error
 	// ListAttempts pages through attempts matching f, newest first.
 	ListAttempts(ctx context.Context, f domain.AttemptFilter, p PageRequest) (Page[domain.Attempt], error)
-	// DeliveryAttempts returns all attempts of one delivery, oldest first.
+	// DeliveryAttempts returns all attempts of one delivery, oldest first
+	// (none, not an error, for an unknown delivery).
 	DeliveryAttempts(ctx context.Context, deliveryID string) ([]domain.Attempt, error)
 }
 

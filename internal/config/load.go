@@ -30,12 +30,16 @@ type Options struct {
 	// Flags are values from the command line, by key
 	// (e.g. "http.addr": ":9090").
 	Flags map[string]string
+	// WithoutEncryptionKey is for commands that never touch secrets
+	// (migrate): the key is then not required.
+	WithoutEncryptionKey bool
 }
 
 // Loaded is a configuration and where each setting came from.
 type Loaded struct {
 	Config
-	sources map[string]string
+	sources    map[string]string
+	withoutKey bool
 }
 
 // Source says where the value of key came from: "default", "file F",
@@ -103,6 +107,7 @@ func Load(o Options) (*Loaded, error) {
 		}
 		l.sources[k] = "flag"
 	}
+	l.withoutKey = o.WithoutEncryptionKey
 	if err := l.validate(); err != nil {
 		return nil, err
 	}

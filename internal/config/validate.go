@@ -35,7 +35,7 @@ func (l *Loaded) validate() error {
 			return bad("roles", "%q is not a role (want api, dispatch or logwriter)", r)
 		}
 	}
-	if c.HasRole(RoleAPI) || c.HasRole(RoleDispatch) {
+	if !l.withoutKey && (c.HasRole(RoleAPI) || c.HasRole(RoleDispatch)) {
 		if _, err := secretbox.ParseKey(c.EncryptionKey); err != nil {
 			return bad("encryption_key", "%v", err)
 		}

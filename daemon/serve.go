@@ -1,0 +1,305 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookd/hookd/daemon/dispatch"
+	"github.com/hookd/hookd/daemon/logwriter"
+	"github.com/hookd/hookd/internal/buildinfo"
+	"github.com/hookd/hookd/internal/cmdutil"
+	"github.com/hookd/hookd/internal/config"
+	"github.com/hookd/hookd/internal/egress"
+	"github.com/hookd/hookd/internal/events"
+	"github.com/hookd/hookd/internal/iostreams"
+	"github.com/hookd/hookd/internal/kafka"
+	"github.com/hookd/hookd/internal/lanes"
+	"github.com/hookd/hookd/internal/retry"
+	"github.com/hookd/hookd/internal/secretbox"
+	"github.com/hookd/hookd/internal/subscriptions"
+	"github.com/hookd/hookd/storage"
+	"github.com/hookd/hookd/storage/cassandra"
+	"github.com/hookd/hookd/storage/postgres"
+)
+
+// ServeOptions are the inputs of `hookd serve`.
+type ServeOptions struct {
+	IO         *iostreams.IOStreams
+	ConfigFile string
+	Flags      map[string]string
+	// Ready, when set, is called once every role has started (tests).
+	Ready func(addr net.Addr)
+}
+
+func newCmdServe(ios *iostreams.IOStreams) *cobra.Command {
+	opts := &ServeOptions{IO: ios, Flags: map[string]string{}}
+	var roles, addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run hookd: the dispatcher, the log writer and the API",
+		Long: `Run the roles this process should: dispatch (consume events, deliver,
+retry), logwriter (write attempts and dead letters to Cassandra) and api
+(health and readiness; the HTTP API). Any number of processes can run any
+roles; Kafka consumer groups share the work.
+
+SIGINT or SIGTERM stops consuming, lets in-flight deliveries finish for up
+to http.shutdown_timeout, moves what is left to the retry tiers, commits
+and exits 0.`,
+		Example: `  hookd serve --config /etc/hookd/hookd.yaml
+  hookd serve --roles dispatch
+  HOOKD_KAFKA_BROKERS=kafka:9092 hookd serve --roles logwriter`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("roles") {
+				opts.Flags["roles"] = roles
+			}
+			if cmd.Flags().Changed("http-addr") {
+				opts.Flags["http.addr"] = addr
+			}
+			return Serve(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "YAML configuration file (default: $HOOKD_CONFIG)")
+	cmd.Flags().StringVar(&roles, "roles", "api,dispatch,logwriter", "roles to run, comma-separated")
+	cmd.Flags().StringVar(&addr, "http-addr", ":8080", "address of the HTTP server")
+	return cmd
+}
+
+// Serve runs the configured roles until ctx ends, then shuts down
+// gracefully.
+func Serve(ctx context.Context, opts *ServeOptions) error {
+	l, err := config.Load(config.Options{File: configFile(opts.ConfigFile), Environ: os.Environ(), Flags: opts.Flags})
+	if err != nil {
+		return err
+	}
+	log := newLogger(opts.IO.ErrOut, l.Log)
+	log.Info("hookd starting", "version", buildinfo.Version, "roles", strings.Join(l.Roles, ","))
+
+	kcfg := l.KafkaClient()
+	kcfg.DialTimeout = 10 * time.Second
+	tiers := retry.DefaultTiers()
+	// hookd's own records carry whole events (dead letters in base64), so
+	// its topics take messages well above the largest event accepted.
+	ownMax := 2*l.Kafka.MaxMessageBytes + 64<<10
+	if err := ensureTopics(ctx, kcfg, l, tiers, ownMax, log); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	if l.HasRole(config.RoleDispatch) {
+		stop, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, stop)
+	}
+	if l.HasRole(config.RoleLogWriter) {
+		stop, err := startLogWriter(gctx, g, l, kcfg, log)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, stop)
+	}
+	var addr net.Addr
+	if l.HasRole(config.RoleAPI) {
+		srv, ln, err := listen(l)
+		if err != nil {
+			return err
+		}
+		addr = ln.Addr()
+		g.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), l.HTTP.ShutdownTimeout)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+		log.Info("http listening", "addr", addr.String())
+	}
+	if opts.Ready != nil {
+		opts.Ready(addr)
+	}
+	err = g.Wait()
+	log.Info("hookd stopped", "error", err)
+	return err
+}
+
+func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tiers retry.Tiers, ownMax int, log *slog.Logger) error {
+	topicCfg := map[string]string{"max.message.bytes": strconv.Itoa(ownMax)}
+	specs := []kafka.TopicSpec{{Name: l.Kafka.AttemptsTopic, Partitions: 6, Config: topicCfg}}
+	for _, t := range tiers.Topics(l.Kafka.RetryPrefix) {
+		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: 6, Config: topicCfg})
+	}
+	statuses, err := kafka.EnsureTopics(ctx, kcfg, specs)
+	if err != nil {
+		return err
+	}
+	for _, s := range statuses {
+		if s.Shortfall != "" {
+			log.Warn("topic smaller than asked", "topic", s.Name, "detail", s.Shortfall)
+		}
+	}
+	return nil
+}
+
+func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger) (func(), error) {
+	key, err := secretbox.ParseKey(l.EncryptionKey)
+	if err != nil {
+		return nil, &config.Error{Key: "encryption_key", Source: l.Source("encryption_key"), Msg: err.Error()}
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, err
+	}
+	store, err := postgres.Open(ctx, l.Postgres.DSN, box)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CheckEncryptionKey(ctx); err != nil {
+		store.Close()
+		if errors.Is(err, storage.ErrWrongEncryptionKey) {
+			return nil, fmt.Errorf("refusing to start: %w (the secrets in PostgreSQL were encrypted with another key)", err)
+		}
+		return nil, err
+	}
+	index := subscriptions.NewIndex()
+	syncer := subscriptions.NewSyncer(index, store, subscriptions.SyncerOptions{Logger: log})
+	g.Go(func() error { return syncer.Run(ctx) })
+	if err := syncer.WaitReady(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	lns, err := lanes.New(lanes.Config{MaxInFlight: l.Delivery.MaxInFlight, DefaultConcurrency: l.Delivery.MaxConcurrency})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	client, err := egress.New(egress.Config{Allow: l.Delivery.AllowCIDRs, Timeout: l.Delivery.Timeout, ResponsePreviewBytes: l.Delivery.ResponseBytes})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	producer, err := kafka.NewProducer(ctx, kcfg, kafka.ProducerOptions{MaxMessageBytes: ownMax})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	engine := dispatch.NewEngine(index, store, lns, client, store, dispatch.Options{
+		AttemptsTopic: l.Kafka.AttemptsTopic, RetryPrefix: l.Kafka.RetryPrefix, Tiers: tiers,
+		DefaultTimeout: l.Delivery.Timeout, Logger: log,
+	})
+	dec, err := events.NewDecoder(events.Config{MaxMessageBytes: l.Kafka.MaxMessageBytes})
+	if err != nil {
+		return nil, err
+	}
+	d := dispatch.NewDispatcher(engine, index, dec, dispatch.DispatcherOptions{
+		EventsTopics: l.Kafka.EventsTopics, MaxInFlight: l.Delivery.MaxInFlight, DrainTimeout: l.HTTP.ShutdownTimeout, Logger: log,
+	})
+	sc, err := consumerConfig(kcfg, l)
+	if err != nil {
+		return nil, err
+	}
+	group, err := sarama.NewConsumerGroup(kcfg.Brokers, l.Kafka.ConsumerGroup, sc)
+	if err != nil {
+		return nil, kafka.Explain(kcfg, err)
+	}
+	g.Go(func() error { return d.Run(ctx, group, producer) })
+	log.Info("dispatch started", "topics", strings.Join(d.Topics(), ","), "group", l.Kafka.ConsumerGroup)
+	return func() {
+		_ = group.Close()
+		_ = producer.Close()
+		client.Close()
+		store.Close()
+	}, nil
+}
+
+func startLogWriter(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, log *slog.Logger) (func(), error) {
+	c := l.Cassandra
+	store, err := cassandra.NewStore(ctx, cassandra.Config{
+		Hosts: c.Hosts, Keyspace: c.Keyspace, Consistency: c.Consistency, Username: c.Username, Password: c.Password, Timeout: c.Timeout,
+	}, storage.Retention{Delivered: l.Retention.Delivered, Failed: l.Retention.Failed, DeadLetters: l.Retention.DeadLetters}, cassandra.Options{Consistency: c.Consistency})
+	if err != nil {
+		return nil, err
+	}
+	sc, err := consumerConfig(kcfg, l)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	group, err := sarama.NewConsumerGroup(kcfg.Brokers, l.Kafka.ConsumerGroup+"-logwriter", sc)
+	if err != nil {
+		store.Close()
+		return nil, kafka.Explain(kcfg, err)
+	}
+	w := logwriter.New(store, logwriter.Options{Logger: log})
+	g.Go(func() error { return w.Run(ctx, group, l.Kafka.AttemptsTopic) })
+	log.Info("logwriter started", "topic", l.Kafka.AttemptsTopic, "keyspace", c.Keyspace)
+	return func() {
+		_ = group.Close()
+		store.Close()
+	}, nil
+}
+
+func consumerConfig(kcfg kafka.Config, l *config.Loaded) (*sarama.Config, error) {
+	sc, err := kcfg.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	if l.Kafka.InitialOffset == "newest" {
+		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	sc.Consumer.Offsets.AutoCommit.Interval = 500 * time.Millisecond
+	sc.Consumer.Fetch.Max = int32(2*l.Kafka.MaxMessageBytes + 64<<10)
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	return sc, nil
+}
+
+func listen(l *config.Loaded) (*http.Server, net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", l.HTTP.Addr)
+	if err != nil {
+		return nil, nil, &config.Error{Key: "http.addr", Source: l.Source("http.addr"), Msg: err.Error()}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return srv, ln, nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	hopts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, hopts))
+	}
+	return slog.New(slog.NewJSONHandler(w, hopts))
+}
