@@ -117,14 +117,22 @@ func (p *pipeline) endpoint(url string, edit func(*domain.Endpoint)) (domain.End
 	return *e, sec.Value
 }
 
-// start runs the dispatcher until the test ends.
+// start runs the dispatcher until the test ends, with loopback allowed
+// (the receivers are on it).
 func (p *pipeline) start(timeout time.Duration) {
+	p.t.Helper()
+	p.startAllowing(timeout, []string{"127.0.0.0/8"})
+}
+
+// startAllowing runs the dispatcher with the egress guard allowing only
+// the given ranges.
+func (p *pipeline) startAllowing(timeout time.Duration, allow []string) {
 	p.t.Helper()
 	lns, err := lanes.New(lanes.Config{})
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	client, err := egress.New(egress.Config{Allow: []string{"127.0.0.0/8"}, Timeout: timeout})
+	client, err := egress.New(egress.Config{Allow: allow, Timeout: timeout})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -271,7 +279,9 @@ func (p *pipeline) records(timeout time.Duration, stop func(attempts []domain.At
 	}
 }
 
-// receiver is an HTTP endpoint that records deliveries by webhook-id.
+// receiver is an HTTP endpoint that records deliveries by webhook-id. It
+// answers what answer says (200 by default; 0 hangs until the client gives
+// up; a 429 comes with Retry-After: 30).
 type receiver struct {
 	*httptest.Server
 	mu     sync.Mutex
@@ -294,6 +304,9 @@ func newReceiver(t *testing.T, answer func(n int64, r *http.Request) int) *recei
 		if status == 0 { // hang until the client gives up
 			<-r.Context().Done()
 			return
+		}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "30")
 		}
 		if status < 300 {
 			rc.mu.Lock()
