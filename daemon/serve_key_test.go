@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,32 @@ func TestServeRefusesAWrongEncryptionKey(t *testing.T) {
 	err = Serve(ctx, &ServeOptions{IO: ios, Flags: map[string]string{"roles": "dispatch"}})
 	if err == nil || !strings.Contains(err.Error(), "config: encryption_key") {
 		t.Fatalf("Serve without a key: %v", err)
+	}
+}
+
+// A wrong Kafka password stops the daemon at once with an error naming the
+// user and mechanism, rather than a retry loop that hides the cause.
+func TestServeReportsRejectedKafkaCredentials(t *testing.T) {
+	k := testenv.KafkaEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for name, v := range map[string]string{
+		"HOOKD_ENCRYPTION_KEY":       "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"HOOKD_KAFKA_BROKERS":        strings.Join(k.Brokers, ","),
+		"HOOKD_KAFKA_SASL_MECHANISM": kafka.MechanismSCRAMSHA512,
+		"HOOKD_KAFKA_SASL_USERNAME":  k.ScramUser,
+		"HOOKD_KAFKA_SASL_PASSWORD":  "wrong",
+	} {
+		t.Setenv(name, v)
+	}
+	ios, _, _, _ := iostreams.Test()
+	start := time.Now()
+	err := Serve(ctx, &ServeOptions{IO: ios, Flags: map[string]string{"roles": "dispatch"}})
+	var auth *kafka.AuthError
+	if !errors.As(err, &auth) || !strings.Contains(err.Error(), k.ScramUser) {
+		t.Fatalf("Serve with a wrong password: %v, want an authentication error naming the user", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("took %s to give up", took)
 	}
 }

@@ -36,7 +36,7 @@ import (
 // pipeline is a dispatcher wired to the real Kafka and PostgreSQL, with
 // topics and a database of its own.
 type pipeline struct {
-	t        *testing.T
+	t        testing.TB
 	k        testenv.Kafka
 	store    *postgres.Store
 	index    *subscriptions.Index
@@ -49,7 +49,7 @@ type pipeline struct {
 	extraTopics []string
 }
 
-func newPipeline(t *testing.T) *pipeline {
+func newPipeline(t testing.TB) *pipeline {
 	t.Helper()
 	k := testenv.KafkaEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -89,7 +89,7 @@ func newPipeline(t *testing.T) *pipeline {
 	return p
 }
 
-func deleteTopics(t *testing.T, k testenv.Kafka, topics []string) {
+func deleteTopics(t testing.TB, k testenv.Kafka, topics []string) {
 	sc, _ := k.Config(kafka.MechanismPlain).Sarama()
 	admin, err := sarama.NewClusterAdmin(k.Brokers, sc)
 	if err != nil {
@@ -292,7 +292,7 @@ type receiver struct {
 	calls  atomic.Int64
 }
 
-func newReceiver(t *testing.T, answer func(n int64, r *http.Request) int) *receiver {
+func newReceiver(t testing.TB, answer func(n int64, r *http.Request) int) *receiver {
 	rc := &receiver{got: map[string]int{}, bodies: map[string][]byte{}, hdrs: map[string]http.Header{}, answer: answer}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -351,7 +351,7 @@ func verifyStandard(secret string, h http.Header, body []byte) bool {
 	return false
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
