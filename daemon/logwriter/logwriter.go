@@ -56,24 +56,7 @@ func New(store logStore, opts Options) *Writer {
 
 // Run consumes topic with group until ctx ends.
 func (w *Writer) Run(ctx context.Context, group sarama.ConsumerGroup, topic string) error {
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := group.Consume(ctx, []string{topic}, w)
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			return nil
-		}
-		if err != nil && ctx.Err() == nil {
-			w.opts.Logger.Error("logwriter: consumer group failed; retrying", "error", err, "backoff", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, 30*time.Second)
-			continue
-		}
-		backoff = time.Second
-	}
-	return nil
+	return kafka.Consume(ctx, group, []string{topic}, w, w.opts.Logger)
 }
 
 var _ sarama.ConsumerGroupHandler = (*Writer)(nil)

@@ -75,15 +75,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, p storage.PageRequest) (storage
 	if err != nil {
 		return page, fmt.Errorf("list api keys: %w", err)
 	}
-	page.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.APIKey, error) { return scanAPIKey(r) })
-	if err != nil {
-		return page, fmt.Errorf("list api keys: %w", err)
-	}
-	if len(page.Items) > size {
-		page.Items = page.Items[:size]
-		page.NextCursor = storage.EncodeCursor(idCursor{After: page.Items[size-1].ID})
-	}
-	return page, nil
+	return collectPage(rows, scanAPIKey, size, func(v domain.APIKey) string { return v.ID }, "list api keys")
 }
 
 // RevokeAPIKey marks a key revoked; revoking twice keeps the first time.

@@ -106,13 +106,5 @@ func (s *Store) ListReplayJobs(ctx context.Context, p storage.PageRequest) (stor
 	if err != nil {
 		return page, fmt.Errorf("list replay jobs: %w", err)
 	}
-	page.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.ReplayJob, error) { return scanReplayJob(r) })
-	if err != nil {
-		return page, fmt.Errorf("list replay jobs: %w", err)
-	}
-	if len(page.Items) > size {
-		page.Items = page.Items[:size]
-		page.NextCursor = storage.EncodeCursor(idCursor{After: page.Items[size-1].ID})
-	}
-	return page, nil
+	return collectPage(rows, scanReplayJob, size, func(v domain.ReplayJob) string { return v.ID }, "list replay jobs")
 }

@@ -203,15 +203,7 @@ func (s *Store) ListEndpoints(ctx context.Context, f storage.EndpointFilter, p s
 	if err != nil {
 		return page, fmt.Errorf("list endpoints: %w", err)
 	}
-	page.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Endpoint, error) { return scanEndpoint(r) })
-	if err != nil {
-		return page, fmt.Errorf("list endpoints: %w", err)
-	}
-	if len(page.Items) > size {
-		page.Items = page.Items[:size]
-		page.NextCursor = storage.EncodeCursor(idCursor{After: page.Items[size-1].ID})
-	}
-	return page, nil
+	return collectPage(rows, scanEndpoint, size, func(v domain.Endpoint) string { return v.ID }, "list endpoints")
 }
 
 // UpdateEndpoint replaces the mutable fields if e.Version is current.
@@ -312,4 +304,20 @@ func isUniqueViolation(err error) bool {
 func isForeignKeyViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
+// collectPage reads up to size+1 rows (the extra one only says that there
+// is a next page) into a page with a keyset cursor after the last item.
+func collectPage[T any](rows pgx.Rows, scan func(pgx.Row) (T, error), size int, idOf func(T) string, what string) (storage.Page[T], error) {
+	var page storage.Page[T]
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if err != nil {
+		return page, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(items) > size {
+		items = items[:size]
+		page.NextCursor = storage.EncodeCursor(idCursor{After: idOf(items[size-1])})
+	}
+	page.Items = items
+	return page, nil
 }
