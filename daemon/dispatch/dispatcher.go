@@ -92,25 +92,7 @@ func (d *Dispatcher) Run(ctx context.Context, group sarama.ConsumerGroup, p prod
 	})
 	defer stopDrain()
 
-	topics := d.Topics()
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := group.Consume(ctx, topics, h)
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			return nil
-		}
-		if err != nil && ctx.Err() == nil {
-			d.opts.Logger.Error("consumer group failed; retrying", "error", err, "backoff", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, 30*time.Second)
-			continue
-		}
-		backoff = time.Second
-	}
-	return nil
+	return kafka.Consume(ctx, group, d.Topics(), h, d.opts.Logger)
 }
 
 func (d *Dispatcher) handlerFor(topic string) handleFunc {
