@@ -26,6 +26,7 @@ import (
 	"github.com/hookd/hookd/internal/iostreams"
 	"github.com/hookd/hookd/internal/kafka"
 	"github.com/hookd/hookd/internal/lanes"
+	"github.com/hookd/hookd/internal/metrics"
 	"github.com/hookd/hookd/internal/retry"
 	"github.com/hookd/hookd/internal/secretbox"
 	"github.com/hookd/hookd/internal/subscriptions"
@@ -51,8 +52,8 @@ func newCmdServe(ios *iostreams.IOStreams) *cobra.Command {
 		Short: "Run hookd: the dispatcher, the log writer and the API",
 		Long: `Run the roles this process should: dispatch (consume events, deliver,
 retry), logwriter (write attempts and dead letters to Cassandra) and api
-(health and readiness; the HTTP API). Any number of processes can run any
-roles; Kafka consumer groups share the work.
+(the HTTP server: /healthz and Prometheus /metrics so far). Any number of
+processes can run any roles; Kafka consumer groups share the work.
 
 SIGINT or SIGTERM stops consuming, lets in-flight deliveries finish for up
 to http.shutdown_timeout, moves what is left to the retry tiers, commits
@@ -97,6 +98,7 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 
+	met := metrics.New()
 	g, gctx := errgroup.WithContext(ctx)
 	var closers []func()
 	defer func() {
@@ -106,7 +108,7 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 	}()
 
 	if l.HasRole(config.RoleDispatch) {
-		stop, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log)
+		stop, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log, met)
 		if err != nil {
 			return err
 		}
@@ -121,7 +123,7 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 	}
 	var addr net.Addr
 	if l.HasRole(config.RoleAPI) {
-		srv, ln, err := listen(l)
+		srv, ln, err := listen(l, met)
 		if err != nil {
 			return err
 		}
@@ -166,7 +168,7 @@ func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tier
 	return nil
 }
 
-func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger) (func(), error) {
+func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger, met *metrics.Metrics) (func(), error) {
 	key, err := secretbox.ParseKey(l.EncryptionKey)
 	if err != nil {
 		return nil, &config.Error{Key: "encryption_key", Source: l.Source("encryption_key"), Msg: err.Error()}
@@ -193,11 +195,12 @@ func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcf
 		store.Close()
 		return nil, err
 	}
-	lns, err := lanes.New(lanes.Config{MaxInFlight: l.Delivery.MaxInFlight, DefaultConcurrency: l.Delivery.MaxConcurrency})
+	lns, err := lanes.New(lanes.Config{MaxInFlight: l.Delivery.MaxInFlight, DefaultConcurrency: l.Delivery.MaxConcurrency, OnStateChange: met.OnStateChange})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	met.CircuitState(lns.State)
 	client, err := egress.New(egress.Config{Allow: l.Delivery.AllowCIDRs, Timeout: l.Delivery.Timeout, ResponsePreviewBytes: l.Delivery.ResponseBytes})
 	if err != nil {
 		store.Close()
@@ -210,7 +213,7 @@ func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcf
 	}
 	engine := dispatch.NewEngine(index, store, lns, client, store, dispatch.Options{
 		AttemptsTopic: l.Kafka.AttemptsTopic, RetryPrefix: l.Kafka.RetryPrefix, Tiers: tiers,
-		DefaultTimeout: l.Delivery.Timeout, Logger: log,
+		DefaultTimeout: l.Delivery.Timeout, Logger: log, Metrics: met,
 	})
 	dec, err := events.NewDecoder(events.Config{MaxMessageBytes: l.Kafka.MaxMessageBytes})
 	if err != nil {
@@ -279,7 +282,7 @@ func consumerConfig(kcfg kafka.Config, l *config.Loaded) (*sarama.Config, error)
 	return sc, nil
 }
 
-func listen(l *config.Loaded) (*http.Server, net.Listener, error) {
+func listen(l *config.Loaded, met *metrics.Metrics) (*http.Server, net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", l.HTTP.Addr)
 	if err != nil {
@@ -290,6 +293,7 @@ func listen(l *config.Loaded) (*http.Server, net.Listener, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	mux.Handle("GET /metrics", met.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return srv, ln, nil
 }

@@ -224,6 +224,7 @@ func (d *Dispatcher) malformed(msg *sarama.ConsumerMessage, cause error, durable
 	if err != nil {
 		return err
 	}
+	d.engine.opts.Metrics.DeadLetter(reason)
 	d.opts.Logger.Warn("malformed message dead-lettered", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
 	return durable([]*sarama.ProducerMessage{m})
 }

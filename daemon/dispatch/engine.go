@@ -15,6 +15,7 @@ import (
 	"github.com/hookd/hookd/internal/egress"
 	"github.com/hookd/hookd/internal/kafka"
 	"github.com/hookd/hookd/internal/lanes"
+	"github.com/hookd/hookd/internal/metrics"
 	"github.com/hookd/hookd/internal/retry"
 	"github.com/hookd/hookd/internal/signature"
 )
@@ -52,6 +53,9 @@ type Options struct {
 	Logger        *slog.Logger
 	Now           func() time.Time
 	Rand          retry.Rand
+	// Metrics records attempts, deferrals, retries and dead letters; nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Engine makes delivery attempts and turns each outcome into the records
@@ -130,6 +134,7 @@ func (e *Engine) Deliver(ctx context.Context, j Job) ([]*sarama.ProducerMessage,
 		// retry tier at once, so this message's offset can be committed
 		// and the endpoint never holds up the others.
 		wait := max(d.RetryAfter, time.Second)
+		e.opts.Metrics.Deferred(d.Reason.String())
 		return e.retryMessages(j, e.opts.Now().Add(wait))
 	}
 	now := e.opts.Now()
@@ -143,6 +148,7 @@ func (e *Engine) Deliver(ctx context.Context, j Job) ([]*sarama.ProducerMessage,
 			return nil, errShutdown
 		}
 		e.opts.Logger.Error("signing secrets unavailable; delivery deferred", "endpoint_id", ep.ID, "error", err)
+		e.opts.Metrics.Deferred("secrets_unavailable")
 		return e.retryMessages(j, now.Add(5*time.Second))
 	}
 	sigHeaders, err := signature.Sign(ep.SigningScheme, secrets, j.DeliveryID, now, j.Body)
@@ -161,7 +167,11 @@ func (e *Engine) Deliver(ctx context.Context, j Job) ([]*sarama.ProducerMessage,
 	if timeout == 0 {
 		timeout = e.opts.DefaultTimeout
 	}
+	e.opts.Metrics.InflightInc()
+	started := time.Now()
 	resp, sendErr := e.send.Do(ctx, egress.Request{URL: ep.URL, Header: header, Body: j.Body, Timeout: timeout})
+	took := time.Since(started)
+	e.opts.Metrics.InflightDec()
 	if sendErr != nil && ctx.Err() != nil {
 		permit.Release(lanes.Result{Aborted: true})
 		return nil, errShutdown
@@ -196,6 +206,7 @@ func (e *Engine) Deliver(ctx context.Context, j Job) ([]*sarama.ProducerMessage,
 		a.Error = fmt.Sprintf("endpoint answered %d", resp.StatusCode)
 	}
 	permit.Release(lanes.Result{Success: a.Outcome == domain.OutcomeDelivered, Timeout: a.Outcome == domain.OutcomeTimeout})
+	e.opts.Metrics.Attempt(string(a.Outcome), took)
 	return e.afterAttempt(ctx, j, ep, a, resp)
 }
 
@@ -261,12 +272,14 @@ func (e *Engine) retryMessages(j Job, due time.Time) ([]*sarama.ProducerMessage,
 	// The tier consumer reads NotBefore from the timestamp: a message in
 	// tier T waits T from when it was written, or until it is due.
 	m.Timestamp = now
+	e.opts.Metrics.RetryScheduled(retry.TierName(tier))
 	return []*sarama.ProducerMessage{m}, nil
 }
 
 // Defer returns the messages that move j to a retry tier untouched, for
 // work cut short by shutdown.
 func (e *Engine) Defer(j Job) ([]*sarama.ProducerMessage, error) {
+	e.opts.Metrics.Deferred("shutdown")
 	return e.retryMessages(j, e.opts.Now())
 }
 
@@ -290,6 +303,7 @@ func (e *Engine) deadLetter(j Job, reason, lastError string, status int) ([]*sar
 	if err != nil {
 		return nil, err
 	}
+	e.opts.Metrics.DeadLetter(reason)
 	return []*sarama.ProducerMessage{m}, nil
 }
 
