@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,9 +153,10 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 
 func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tiers retry.Tiers, ownMax int, log *slog.Logger) error {
 	topicCfg := map[string]string{"max.message.bytes": strconv.Itoa(ownMax)}
-	specs := []kafka.TopicSpec{{Name: l.Kafka.AttemptsTopic, Partitions: 6, Config: topicCfg}}
+	parts := int32(l.Kafka.OwnPartitions)
+	specs := []kafka.TopicSpec{{Name: l.Kafka.AttemptsTopic, Partitions: parts, Config: topicCfg}}
 	for _, t := range tiers.Topics(l.Kafka.RetryPrefix) {
-		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: 6, Config: topicCfg})
+		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: parts, Config: topicCfg})
 	}
 	statuses, err := kafka.EnsureTopics(ctx, kcfg, specs)
 	if err != nil {
@@ -215,12 +217,16 @@ func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcf
 		AttemptsTopic: l.Kafka.AttemptsTopic, RetryPrefix: l.Kafka.RetryPrefix, Tiers: tiers,
 		DefaultTimeout: l.Delivery.Timeout, Logger: log, Metrics: met,
 	})
-	dec, err := events.NewDecoder(events.Config{MaxMessageBytes: l.Kafka.MaxMessageBytes})
+	raw := map[string]events.RawTopic{}
+	for topic, typ := range l.RawTopics() {
+		raw[topic] = events.RawTopic{Type: typ}
+	}
+	dec, err := events.NewDecoder(events.Config{MaxMessageBytes: l.Kafka.MaxMessageBytes, RawTopics: raw})
 	if err != nil {
 		return nil, err
 	}
 	d := dispatch.NewDispatcher(engine, index, dec, dispatch.DispatcherOptions{
-		EventsTopics: l.Kafka.EventsTopics, MaxInFlight: l.Delivery.MaxInFlight, DrainTimeout: l.HTTP.ShutdownTimeout, Logger: log,
+		EventsTopics: eventsTopics(l), MaxInFlight: l.Delivery.MaxInFlight, DrainTimeout: l.HTTP.ShutdownTimeout, Logger: log,
 	})
 	sc, err := consumerConfig(kcfg, l)
 	if err != nil {
@@ -306,4 +312,16 @@ func newLogger(w interface{ Write([]byte) (int, error) }, c config.Log) *slog.Lo
 		return slog.New(slog.NewTextHandler(w, hopts))
 	}
 	return slog.New(slog.NewJSONHandler(w, hopts))
+}
+
+// eventsTopics are the configured events topics and the raw payload
+// topics, each once.
+func eventsTopics(l *config.Loaded) []string {
+	topics := append([]string{}, l.Kafka.EventsTopics...)
+	for topic := range l.RawTopics() {
+		if !slices.Contains(topics, topic) {
+			topics = append(topics, topic)
+		}
+	}
+	return topics
 }

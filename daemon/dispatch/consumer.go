@@ -36,6 +36,8 @@ type claims struct {
 	// deadline.
 	work context.Context
 	log  *slog.Logger
+	// lag, when set, is told each partition's lag as messages are read.
+	lag func(topic string, partition int32, lag int64)
 }
 
 var _ sarama.ConsumerGroupHandler = (*claims)(nil)
@@ -60,6 +62,9 @@ func (c *claims) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Con
 				return nil
 			}
 			msg = m
+			if c.lag != nil {
+				c.lag(m.Topic, m.Partition, claim.HighWaterMarkOffset()-m.Offset-1)
+			}
 		case <-stop:
 			return nil
 		}

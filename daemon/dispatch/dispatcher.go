@@ -80,6 +80,7 @@ func (d *Dispatcher) Run(ctx context.Context, group sarama.ConsumerGroup, p prod
 		slots:     make(chan struct{}, d.opts.MaxInFlight),
 		work:      work,
 		log:       d.opts.Logger,
+		lag:       d.engine.opts.Metrics.ConsumerLag,
 	}
 	stopDrain := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(d.opts.DrainTimeout)

@@ -60,17 +60,22 @@ type Cassandra struct {
 
 // Kafka configures the event source and hookd's own topics.
 type Kafka struct {
-	Brokers         []string  `yaml:"brokers" help:"bootstrap brokers, host:port, comma-separated"`
-	Version         string    `yaml:"version" help:"Kafka protocol version, e.g. 3.9.0"`
-	ClientID        string    `yaml:"client_id" help:"client id sent to the brokers"`
-	ConsumerGroup   string    `yaml:"consumer_group" help:"consumer group of the dispatchers"`
-	InitialOffset   string    `yaml:"initial_offset" help:"where a new group starts: oldest or newest"`
-	EventsTopics    []string  `yaml:"events_topics" help:"topics events are consumed from"`
-	AttemptsTopic   string    `yaml:"attempts_topic" help:"topic attempt records are written to"`
-	RetryPrefix     string    `yaml:"retry_prefix" help:"prefix of the retry tier topics"`
-	MaxMessageBytes int       `yaml:"max_message_bytes" help:"largest event accepted; larger ones are dead-lettered"`
-	SASL            KafkaSASL `yaml:"sasl"`
-	TLS             KafkaTLS  `yaml:"tls"`
+	Brokers         []string `yaml:"brokers" help:"bootstrap brokers, host:port, comma-separated"`
+	Version         string   `yaml:"version" help:"Kafka protocol version, e.g. 3.9.0"`
+	ClientID        string   `yaml:"client_id" help:"client id sent to the brokers"`
+	ConsumerGroup   string   `yaml:"consumer_group" help:"consumer group of the dispatchers"`
+	InitialOffset   string   `yaml:"initial_offset" help:"where a new group starts: oldest or newest"`
+	EventsTopics    []string `yaml:"events_topics" help:"topics events are consumed from"`
+	AttemptsTopic   string   `yaml:"attempts_topic" help:"topic attempt records are written to"`
+	RetryPrefix     string   `yaml:"retry_prefix" help:"prefix of the retry tier topics"`
+	MaxMessageBytes int      `yaml:"max_message_bytes" help:"largest event accepted; larger ones are dead-lettered"`
+	// RawTopics map topics of raw JSON payloads to the event type they carry.
+	RawTopics []string `yaml:"raw_topics" help:"topics of raw JSON payloads, topic=event.type, comma-separated"`
+	// OwnPartitions is the partition count of the topics hookd creates
+	// (attempts and retry tiers); it bounds how many processes share them.
+	OwnPartitions int       `yaml:"own_partitions" help:"partitions of the attempts and retry tier topics hookd creates"`
+	SASL          KafkaSASL `yaml:"sasl"`
+	TLS           KafkaTLS  `yaml:"tls"`
 }
 
 // KafkaSASL configures SASL authentication.
@@ -122,7 +127,7 @@ func Defaults() Config {
 		Kafka: Kafka{
 			Brokers: []string{"localhost:9092"}, ClientID: "hookd", ConsumerGroup: "hookd",
 			InitialOffset: "oldest", EventsTopics: []string{"hookd.events"}, AttemptsTopic: "hookd.attempts",
-			RetryPrefix: "hookd.retry.", MaxMessageBytes: 1 << 20,
+			RetryPrefix: "hookd.retry.", MaxMessageBytes: 1 << 20, OwnPartitions: 6,
 		},
 		Delivery: Delivery{
 			Timeout: 15 * time.Second, MaxInFlight: 2000, MaxConcurrency: 16, ResponseBytes: 4096,

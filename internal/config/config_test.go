@@ -81,6 +81,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad consistency", "", []string{testKey, "HOOKD_CASSANDRA_CONSISTENCY=MOST"}, nil, []string{"cassandra.consistency"}},
 		{"bad keyspace", "", []string{testKey, "HOOKD_CASSANDRA_KEYSPACE=drop table;"}, nil, []string{"cassandra.keyspace"}},
 		{"bad kafka version", "", []string{testKey, "HOOKD_KAFKA_VERSION=9.9.9.9.9"}, nil, []string{"kafka.version"}},
+		{"bad raw topic", "", []string{testKey, "HOOKD_KAFKA_RAW_TOPICS=payments"}, nil, []string{"kafka.raw_topics", "topic=event.type"}},
+		{"zero partitions", "", []string{testKey, "HOOKD_KAFKA_OWN_PARTITIONS=0"}, nil, []string{"kafka.own_partitions"}},
 		{"zero retention", "retention:\n  failed: 0s\n", []string{testKey}, nil, []string{"retention.failed"}},
 		{"wrong type in file", "http:\n  max_body_bytes: [1, 2]\n", []string{testKey}, nil, []string{"config file", "cannot unmarshal"}},
 		{"invalid yaml", "http: [\n", []string{testKey}, nil, []string{"config file"}},

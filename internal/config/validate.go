@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd/hookd/internal/domain"
 	"github.com/hookd/hookd/internal/kafka"
 	"github.com/hookd/hookd/internal/secretbox"
 )
@@ -149,6 +150,15 @@ func (l *Loaded) validateKafka(bad func(key, format string, args ...any) error) 
 	if !topicRe.MatchString(k.RetryPrefix + "x") {
 		return bad("kafka.retry_prefix", "%q cannot start a topic name", k.RetryPrefix)
 	}
+	if k.OwnPartitions < 1 || k.OwnPartitions > 1000 {
+		return bad("kafka.own_partitions", "must be between 1 and 1000")
+	}
+	for _, rt := range k.RawTopics {
+		topic, typ, ok := strings.Cut(rt, "=")
+		if !ok || !topicRe.MatchString(topic) || !domain.ValidEventType(domain.NormalizeEventType(typ)) {
+			return bad("kafka.raw_topics", "%q is not topic=event.type", rt)
+		}
+	}
 	if k.MaxMessageBytes < 1024 || k.MaxMessageBytes > 100<<20 {
 		return bad("kafka.max_message_bytes", "must be between 1 KiB and 100 MiB")
 	}
@@ -207,4 +217,14 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// RawTopics returns the raw payload topics as topic → event type.
+func (l *Loaded) RawTopics() map[string]string {
+	out := map[string]string{}
+	for _, rt := range l.Kafka.RawTopics {
+		topic, typ, _ := strings.Cut(rt, "=")
+		out[topic] = domain.NormalizeEventType(typ)
+	}
+	return out
 }

@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type Metrics struct {
 	retries      *prometheus.CounterVec
 	inflight     prometheus.Gauge
 	circuitsOpen prometheus.GaugeFunc
+	lag          *prometheus.GaugeVec
 
 	circuits circuits
 }
@@ -88,6 +90,13 @@ func New() *Metrics {
 			Help:      "Delivery attempts in progress (HTTP requests not yet answered).",
 		}),
 	}
+	// Topics and partitions are few and fixed, unlike endpoints. The lag
+	// of a retry tier's topic is the work pending in that tier.
+	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "consumer_lag_messages",
+		Help:      "Messages of a partition not yet consumed, as of the last message read (retry tier topics: pending retries).",
+	}, []string{"topic", "partition"})
 	m.circuits.open = map[string]uint64{}
 	// A count, not a series per endpoint: see the package documentation.
 	m.circuitsOpen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -98,7 +107,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.deliveries, m.duration, m.deferred, m.deadLetters, m.retries, m.inflight, m.circuitsOpen,
+		m.deliveries, m.duration, m.deferred, m.deadLetters, m.retries, m.inflight, m.circuitsOpen, m.lag,
 	)
 	return m
 }
@@ -244,4 +253,12 @@ func (c *circuits) count() int {
 		}
 	}
 	return len(c.open)
+}
+
+// ConsumerLag records how far a partition's consumer is behind its end.
+func (m *Metrics) ConsumerLag(topic string, partition int32, lag int64) {
+	if m == nil {
+		return
+	}
+	m.lag.WithLabelValues(topic, strconv.FormatInt(int64(partition), 10)).Set(float64(max(lag, 0)))
 }
