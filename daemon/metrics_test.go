@@ -18,7 +18,7 @@ func TestListenServesMetrics(t *testing.T) {
 	}
 	met := metrics.New()
 	met.Attempt("delivered", 0)
-	srv, ln, err := listen(l, met)
+	srv, ln, err := listen(l, met, newReadiness())
 	if err != nil {
 		t.Fatal(err)
 	}

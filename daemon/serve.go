@@ -43,6 +43,9 @@ type ServeOptions struct {
 	Flags      map[string]string
 	// Ready, when set, is called once every role has started (tests).
 	Ready func(addr net.Addr)
+	// Listening, when set, is called once the HTTP server listens, before
+	// the dependencies are reached (tests).
+	Listening func(addr net.Addr)
 }
 
 func newCmdServe(ios *iostreams.IOStreams) *cobra.Command {
@@ -53,8 +56,12 @@ func newCmdServe(ios *iostreams.IOStreams) *cobra.Command {
 		Short: "Run hookd: the dispatcher, the log writer and the API",
 		Long: `Run the roles this process should: dispatch (consume events, deliver,
 retry), logwriter (write attempts and dead letters to Cassandra) and api
-(the HTTP server: /healthz and Prometheus /metrics so far). Any number of
-processes can run any roles; Kafka consumer groups share the work.
+(the HTTP server: /healthz, /readyz and Prometheus /metrics so far). Any
+number of processes can run any roles; Kafka consumer groups share the work.
+
+While Kafka is unreachable or refuses the credentials, hookd stays up and
+not ready (/readyz answers 503 and says why) and retries with a pause that
+grows to a minute.
 
 SIGINT or SIGTERM stops consuming, lets in-flight deliveries finish for up
 to http.shutdown_timeout, moves what is left to the retry tiers, commits
@@ -89,17 +96,8 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 	log := newLogger(opts.IO.ErrOut, l.Log)
 	log.Info("hookd starting", "version", buildinfo.Version, "roles", strings.Join(l.Roles, ","))
 
-	kcfg := l.KafkaClient()
-	kcfg.DialTimeout = 10 * time.Second
-	tiers := retry.DefaultTiers()
-	// hookd's own records carry whole events (dead letters in base64), so
-	// its topics take messages well above the largest event accepted.
-	ownMax := 2*l.Kafka.MaxMessageBytes + 64<<10
-	if err := ensureTopics(ctx, kcfg, l, tiers, ownMax, log); err != nil {
-		return err
-	}
-
 	met := metrics.New()
+	ready := newReadiness()
 	g, gctx := errgroup.WithContext(ctx)
 	var closers []func()
 	defer func() {
@@ -108,23 +106,11 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 		}
 	}()
 
-	if l.HasRole(config.RoleDispatch) {
-		stop, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log, met)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, stop)
-	}
-	if l.HasRole(config.RoleLogWriter) {
-		stop, err := startLogWriter(gctx, g, l, kcfg, log)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, stop)
-	}
+	// The HTTP server comes up first, so that while a dependency is not
+	// reachable yet /readyz can say which, and why.
 	var addr net.Addr
 	if l.HasRole(config.RoleAPI) {
-		srv, ln, err := listen(l, met)
+		srv, ln, err := listen(l, met, ready)
 		if err != nil {
 			return err
 		}
@@ -142,13 +128,70 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 			return srv.Shutdown(sctx)
 		})
 		log.Info("http listening", "addr", addr.String())
+		if opts.Listening != nil {
+			opts.Listening(addr)
+		}
 	}
+
+	kcfg := l.KafkaClient()
+	kcfg.DialTimeout = 10 * time.Second
+	tiers := retry.DefaultTiers()
+	// hookd's own records carry whole events (dead letters in base64), so
+	// its topics take messages well above the largest event accepted.
+	ownMax := 2*l.Kafka.MaxMessageBytes + 64<<10
+	if err := waitForKafka(gctx, kcfg, l, tiers, ownMax, log, ready); err != nil {
+		if ctx.Err() != nil {
+			return g.Wait() // stopped while waiting: a clean exit
+		}
+		return err
+	}
+
+	if l.HasRole(config.RoleDispatch) {
+		stop, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log, met)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, stop)
+	}
+	if l.HasRole(config.RoleLogWriter) {
+		stop, err := startLogWriter(gctx, g, l, kcfg, log)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, stop)
+	}
+	ready.set("started", nil)
 	if opts.Ready != nil {
 		opts.Ready(addr)
 	}
 	err = g.Wait()
 	log.Info("hookd stopped", "error", err)
 	return err
+}
+
+// waitForKafka creates hookd's topics, retrying with a backoff that grows
+// to a minute while the brokers are unreachable or refuse the credentials:
+// the process stays up, not ready, with one log line per try, instead of
+// exiting into a supervisor's tight restart loop.
+func waitForKafka(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tiers retry.Tiers, ownMax int, log *slog.Logger, ready *readiness) error {
+	backoff := time.Second
+	for {
+		err := ensureTopics(ctx, kcfg, l, tiers, ownMax, log)
+		ready.set("kafka", err)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Error("kafka not ready; retrying", "error", err, "retry_in", backoff.String())
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
 }
 
 func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tiers retry.Tiers, ownMax int, log *slog.Logger) error {
@@ -288,7 +331,7 @@ func consumerConfig(kcfg kafka.Config, l *config.Loaded) (*sarama.Config, error)
 	return sc, nil
 }
 
-func listen(l *config.Loaded, met *metrics.Metrics) (*http.Server, net.Listener, error) {
+func listen(l *config.Loaded, met *metrics.Metrics, ready *readiness) (*http.Server, net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", l.HTTP.Addr)
 	if err != nil {
@@ -299,6 +342,7 @@ func listen(l *config.Loaded, met *metrics.Metrics) (*http.Server, net.Listener,
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /metrics", met.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return srv, ln, nil

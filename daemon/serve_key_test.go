@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -60,9 +62,10 @@ func TestServeRefusesAWrongEncryptionKey(t *testing.T) {
 	}
 }
 
-// A wrong Kafka password stops the daemon at once with an error naming the
-// user and mechanism, rather than a retry loop that hides the cause.
-func TestServeReportsRejectedKafkaCredentials(t *testing.T) {
+// A wrong Kafka password keeps the daemon up but not ready: /readyz says
+// why, the log says it once per try with a growing pause (no tight loop),
+// and it stops cleanly when asked.
+func TestServeWaitsNotReadyForKafka(t *testing.T) {
 	k := testenv.KafkaEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -75,14 +78,46 @@ func TestServeReportsRejectedKafkaCredentials(t *testing.T) {
 	} {
 		t.Setenv(name, v)
 	}
-	ios, _, _, _ := iostreams.Test()
-	start := time.Now()
-	err := Serve(ctx, &ServeOptions{IO: ios, Flags: map[string]string{"roles": "dispatch"}})
-	var auth *kafka.AuthError
-	if !errors.As(err, &auth) || !strings.Contains(err.Error(), k.ScramUser) {
-		t.Fatalf("Serve with a wrong password: %v, want an authentication error naming the user", err)
+	ios, _, _, logs := iostreams.Test()
+	sctx, stop := context.WithCancel(ctx)
+	listening := make(chan net.Addr, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(sctx, &ServeOptions{
+			IO:        ios,
+			Flags:     map[string]string{"roles": "api,dispatch", "http.addr": "127.0.0.1:0"},
+			Listening: func(a net.Addr) { listening <- a },
+		})
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-listening:
+	case err := <-served:
+		t.Fatalf("serve stopped: %v", err)
 	}
-	if took := time.Since(start); took > 30*time.Second {
-		t.Fatalf("took %s to give up", took)
+	// Wait for a few tries, then look at what an operator would see.
+	time.Sleep(4 * time.Second)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr.String()+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "authentication failed") || !strings.Contains(string(body), k.ScramUser) {
+		t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+	}
+	tries := strings.Count(logs.String(), "kafka not ready")
+	if tries < 1 || tries > 4 {
+		t.Fatalf("%d tries logged in 4 s, want a few with a growing pause:\n%s", tries, logs)
+	}
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve stopped with %v, want a clean stop", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }

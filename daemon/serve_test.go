@@ -111,12 +111,14 @@ func TestServeEndToEnd(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("serve not ready")
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr.String()+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("healthz: %v %v", resp, err)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr.String()+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 
 	const n = 1000
 	producer, err := kafka.NewProducer(ctx, k.Config(kafka.MechanismSCRAMSHA512), kafka.ProducerOptions{})
