@@ -47,6 +47,8 @@ type pipeline struct {
 	tiers    retry.Tiers
 	// extraTopics are more events topics, made before start.
 	extraTopics []string
+	// maxInFlight bounds the messages worked on at once (0: the default).
+	maxInFlight int
 }
 
 func newPipeline(t testing.TB) *pipeline {
@@ -144,7 +146,7 @@ func (p *pipeline) startAllowing(timeout time.Duration, allow []string) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	d := dispatch.NewDispatcher(engine, p.index, dec, dispatch.DispatcherOptions{EventsTopics: append([]string{p.events}, p.extraTopics...), Logger: log})
+	d := dispatch.NewDispatcher(engine, p.index, dec, dispatch.DispatcherOptions{EventsTopics: append([]string{p.events}, p.extraTopics...), MaxInFlight: p.maxInFlight, Logger: log})
 	sc, err := p.k.Config(kafka.MechanismSCRAMSHA512).Sarama()
 	if err != nil {
 		p.t.Fatal(err)
