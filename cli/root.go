@@ -34,6 +34,7 @@ offline, so receivers can check them in their own CI.`,
 		NewCmdVerify(f, nil),
 		NewCmdSign(f, nil),
 		NewCmdSecret(f),
+		NewCmdConfig(f),
 		cmdutil.NewCmdVersion(f.IOStreams, "hookctl", nil),
 	)
 	return cmd
