@@ -125,8 +125,14 @@ func (d *Dispatcher) notBefore(msg *sarama.ConsumerMessage) time.Time {
 		return time.Time{}
 	}
 	nb := msg.Timestamp.Add(tier)
-	if rec, err := kafka.DecodeRetryRecord(msg.Value); err == nil && rec.DueAt.Before(nb) {
-		nb = rec.DueAt
+	for _, h := range msg.Headers {
+		if h != nil && string(h.Key) == dueHeader {
+			if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				if due := time.UnixMilli(ms); due.Before(nb) {
+					nb = due
+				}
+			}
+		}
 	}
 	return nb
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,9 @@ type Job struct {
 	LastError      string
 }
 
+// dueHeader carries a retry's due time (unix ms) on tier messages.
+const dueHeader = "hookd-due-ms"
+
 // errShutdown reports that an attempt was cut short by shutdown; the
 // caller moves the job to a retry tier rather than losing it.
 var errShutdown = errors.New("dispatch: shutting down")
@@ -213,42 +217,43 @@ func (e *Engine) Deliver(ctx context.Context, j Job) ([]*sarama.ProducerMessage,
 // afterAttempt decides what follows an attempt: nothing, a retry, or a
 // dead letter (410 also disables the endpoint).
 func (e *Engine) afterAttempt(ctx context.Context, j Job, ep *domain.Endpoint, a domain.Attempt, resp egress.Response) ([]*sarama.ProducerMessage, error) {
+	j.LastStatusCode, j.LastError = a.StatusCode, a.Error
+	var follow []*sarama.ProducerMessage
+	var err error
+	switch {
+	case a.Outcome == domain.OutcomeDelivered:
+	case a.Outcome == domain.OutcomeBlocked:
+		follow, err = e.deadLetter(j, domain.ReasonBlocked, a.Error, a.StatusCode)
+	case a.StatusCode == http.StatusGone:
+		reason := "endpoint answered 410 Gone"
+		if _, derr := e.disable.SetEndpointEnabled(ctx, ep.ID, false, reason, "hookd"); derr != nil {
+			e.opts.Logger.Error("disabling an endpoint that answered 410", "endpoint_id", ep.ID, "error", derr)
+		}
+		follow, err = e.deadLetter(j, domain.ReasonGone, reason, a.StatusCode)
+	default:
+		delay, ok := retry.Next(ep.RetryPolicy, j.Attempt, e.opts.Rand)
+		if !ok {
+			follow, err = e.deadLetter(j, domain.ReasonExhausted, a.Error, a.StatusCode)
+			break
+		}
+		if ra := resp.Header["Retry-After"]; ra != "" {
+			delay = retry.WithRetryAfter(delay, ra, a.StartedAt, e.opts.MaxRetryAfter)
+		}
+		due := e.opts.Now().Add(delay)
+		a.NextRetryAt = &due
+		j.Attempt++
+		follow, err = e.retryMessages(j, due)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The attempt is encoded once, after what follows it is known (its
+	// next retry time is part of it).
 	attemptMsg, err := kafka.Message(e.opts.AttemptsTopic, kafka.AttemptRecord{Attempt: a})
 	if err != nil {
 		return nil, err
 	}
-	msgs := []*sarama.ProducerMessage{attemptMsg}
-	j.LastStatusCode, j.LastError = a.StatusCode, a.Error
-	switch {
-	case a.Outcome == domain.OutcomeDelivered:
-		return msgs, nil
-	case a.Outcome == domain.OutcomeBlocked:
-		dl, err := e.deadLetter(j, domain.ReasonBlocked, a.Error, a.StatusCode)
-		return append(msgs, dl...), err
-	case a.StatusCode == http.StatusGone:
-		reason := "endpoint answered 410 Gone"
-		if _, err := e.disable.SetEndpointEnabled(ctx, ep.ID, false, reason, "hookd"); err != nil {
-			e.opts.Logger.Error("disabling an endpoint that answered 410", "endpoint_id", ep.ID, "error", err)
-		}
-		dl, err := e.deadLetter(j, domain.ReasonGone, reason, a.StatusCode)
-		return append(msgs, dl...), err
-	}
-	delay, ok := retry.Next(ep.RetryPolicy, j.Attempt, e.opts.Rand)
-	if !ok {
-		dl, err := e.deadLetter(j, domain.ReasonExhausted, a.Error, a.StatusCode)
-		return append(msgs, dl...), err
-	}
-	if ra := resp.Header["Retry-After"]; ra != "" {
-		delay = retry.WithRetryAfter(delay, ra, a.StartedAt, e.opts.MaxRetryAfter)
-	}
-	due := e.opts.Now().Add(delay)
-	a.NextRetryAt = &due
-	if msgs[0], err = kafka.Message(e.opts.AttemptsTopic, kafka.AttemptRecord{Attempt: a}); err != nil {
-		return nil, err
-	}
-	j.Attempt++
-	rm, err := e.retryMessages(j, due)
-	return append(msgs, rm...), err
+	return append([]*sarama.ProducerMessage{attemptMsg}, follow...), nil
 }
 
 // retryMessages parks j in the retry tier its due time calls for.
@@ -269,9 +274,11 @@ func (e *Engine) retryMessages(j Job, due time.Time) ([]*sarama.ProducerMessage,
 	if err != nil {
 		return nil, err
 	}
-	// The tier consumer reads NotBefore from the timestamp: a message in
-	// tier T waits T from when it was written, or until it is due.
+	// The tier consumer reads NotBefore from the timestamp and the due
+	// header, without decoding the record: a message in tier T waits T
+	// from when it was written, or until it is due.
 	m.Timestamp = now
+	m.Headers = []sarama.RecordHeader{{Key: []byte(dueHeader), Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}}
 	e.opts.Metrics.RetryScheduled(retry.TierName(tier))
 	return []*sarama.ProducerMessage{m}, nil
 }
