@@ -96,6 +96,7 @@ type ConfigStore interface {
 	EndpointStore
 	APIKeyStore
 	ReplayJobStore
+	EventKeyStore
 	// CheckEncryptionKey proves the store's encryption key opens the
 	// secrets already stored (the first call on an empty store records a
 	// check value). A daemon calls it at start and refuses to run on error.
@@ -164,10 +165,35 @@ type ReplayJobStore interface {
 	// IdempotencyKey exists: then that job is returned and created is false.
 	CreateReplayJob(ctx context.Context, job domain.ReplayJob) (stored domain.ReplayJob, created bool, err error)
 	GetReplayJob(ctx context.Context, id string) (domain.ReplayJob, error)
-	// UpdateReplayJob stores the job's state, counters, error and times.
+	// UpdateReplayJob stores the job's state, counters, error and times,
+	// and sets UpdatedAt (a heartbeat: see ClaimStaleReplayJob). A job
+	// already in a final state (done, failed, canceled) is not changed:
+	// the call returns ErrConflict, which is how a runner learns that its
+	// job was canceled.
 	UpdateReplayJob(ctx context.Context, job domain.ReplayJob) error
 	// ListReplayJobs pages through jobs, newest first.
 	ListReplayJobs(ctx context.Context, p PageRequest) (Page[domain.ReplayJob], error)
+	// CancelReplayJob moves a pending or running job to canceled (setting
+	// FinishedAt) and returns it; a job already final gives ErrConflict.
+	CancelReplayJob(ctx context.Context, id string, at time.Time) (domain.ReplayJob, error)
+	// ClaimStaleReplayJob takes over one pending or running job not
+	// updated since staleBefore (its runner died), oldest first: it sets
+	// the job's UpdatedAt to now and returns it, and claimed is false when
+	// there is none. Two callers never claim the same job.
+	ClaimStaleReplayJob(ctx context.Context, staleBefore, now time.Time) (job domain.ReplayJob, claimed bool, err error)
+}
+
+// EventKeyStore remembers which keys (Idempotency-Key headers, event ids)
+// POST /v1/events has published, so a repeated request publishes nothing.
+type EventKeyStore interface {
+	// ClaimEventKey records that key publishes eventID, valid until
+	// expiresAt. If key is held by an unexpired claim, nothing changes and
+	// that claim's event id is returned with claimed false. An expired
+	// claim is replaced.
+	ClaimEventKey(ctx context.Context, key, eventID string, now, expiresAt time.Time) (firstEventID string, claimed bool, err error)
+	// ReleaseEventKey drops key's claim if it is still held for eventID
+	// (the publish it guarded failed, so a retry must be able to publish).
+	ReleaseEventKey(ctx context.Context, key, eventID string) error
 }
 
 // LogStore keeps the delivery log and the dead-letter queue: append-mostly
@@ -191,6 +217,19 @@ type AttemptLog interface {
 	// DeliveryAttempts returns all attempts of one delivery, oldest first
 	// (none, not an error, for an unknown delivery).
 	DeliveryAttempts(ctx context.Context, deliveryID string) ([]domain.Attempt, error)
+	// EventDeliveries returns the deliveries an event's attempts belong
+	// to, each once, ordered by delivery id (none for an unknown event).
+	// At most MaxEventDeliveries are returned.
+	EventDeliveries(ctx context.Context, eventID string) ([]EventDelivery, error)
+}
+
+// MaxEventDeliveries bounds EventDeliveries.
+const MaxEventDeliveries = 10000
+
+// EventDelivery names one delivery of an event.
+type EventDelivery struct {
+	DeliveryID string `json:"delivery_id"`
+	EndpointID string `json:"endpoint_id"`
 }
 
 // DeadLetterStore keeps the dead-letter queue.
