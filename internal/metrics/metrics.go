@@ -49,6 +49,7 @@ type Metrics struct {
 	inflight     prometheus.Gauge
 	circuitsOpen prometheus.GaugeFunc
 	lag          *prometheus.GaugeVec
+	httpRequests *prometheus.HistogramVec
 
 	circuits circuits
 }
@@ -97,6 +98,13 @@ func New() *Metrics {
 		Name:      "consumer_lag_messages",
 		Help:      "Messages of a partition not yet consumed, as of the last message read (retry tier topics: pending retries).",
 	}, []string{"topic", "partition"})
+	// Labeled by route pattern, never by path: ids in paths are unbounded.
+	m.httpRequests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace,
+		Name:      "http_request_duration_seconds",
+		Help:      "API requests, by route pattern, method and status class (2xx, 4xx, ...).",
+		Buckets:   []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10},
+	}, []string{"route", "method", "status"})
 	m.circuits.open = map[string]uint64{}
 	// A count, not a series per endpoint: see the package documentation.
 	m.circuitsOpen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -107,7 +115,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.deliveries, m.duration, m.deferred, m.deadLetters, m.retries, m.inflight, m.circuitsOpen, m.lag,
+		m.deliveries, m.duration, m.deferred, m.deadLetters, m.retries, m.inflight, m.circuitsOpen, m.lag, m.httpRequests,
 	)
 	return m
 }
@@ -128,6 +136,16 @@ func (m *Metrics) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// HTTPRequest records an API request: its route pattern (not its path),
+// method, status and duration.
+func (m *Metrics) HTTPRequest(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	class := strconv.Itoa(status/100) + "xx"
+	m.httpRequests.WithLabelValues(route, method, class).Observe(d.Seconds())
 }
 
 // Attempt records a delivery attempt: its outcome (a domain.Outcome) and
