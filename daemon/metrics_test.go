@@ -10,7 +10,7 @@ import (
 	"github.com/hookd/hookd/internal/metrics"
 )
 
-// The API's mux serves the metrics on GET /metrics.
+// The front handler serves the metrics on GET /metrics before the API is up.
 func TestListenServesMetrics(t *testing.T) {
 	l, err := config.Load(config.Options{Flags: map[string]string{"http.addr": "127.0.0.1:0"}, WithoutEncryptionKey: true})
 	if err != nil {
@@ -18,7 +18,7 @@ func TestListenServesMetrics(t *testing.T) {
 	}
 	met := metrics.New()
 	met.Attempt("delivered", 0)
-	srv, ln, err := listen(l, met, newReadiness())
+	srv, ln, err := listen(l, newFrontHandler(met, newReadiness()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,8 +109,10 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 	// The HTTP server comes up first, so that while a dependency is not
 	// reachable yet /readyz can say which, and why.
 	var addr net.Addr
+	var front *frontHandler
 	if l.HasRole(config.RoleAPI) {
-		srv, ln, err := listen(l, met, ready)
+		front = newFrontHandler(met, ready)
+		srv, ln, err := listen(l, front)
 		if err != nil {
 			return err
 		}
@@ -146,12 +148,18 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 
+	g.Go(func() error {
+		ready.watch(gctx, "kafka", 15*time.Second, func(ctx context.Context) error { return kafka.Check(ctx, kcfg) })
+		return nil
+	})
+	var circuit func(string) string
 	if l.HasRole(config.RoleDispatch) {
-		stop, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log, met)
+		stop, state, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log, met)
 		if err != nil {
 			return err
 		}
 		closers = append(closers, stop)
+		circuit = state
 	}
 	if l.HasRole(config.RoleLogWriter) {
 		stop, err := startLogWriter(gctx, g, l, kcfg, log)
@@ -159,6 +167,22 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 			return err
 		}
 		closers = append(closers, stop)
+	}
+	if front != nil {
+		stop, up, err := startAPI(gctx, g, l, kcfg, tiers, ownMax, log, met, ready, circuit, front)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, stop)
+		// Started means serving: wait until the API's stores are
+		// connected (it says why not on /readyz meanwhile).
+		select {
+		case <-up:
+		case <-gctx.Done():
+			err := g.Wait()
+			log.Info("hookd stopped", "error", err)
+			return err
+		}
 	}
 	ready.set("started", nil)
 	if opts.Ready != nil {
@@ -198,6 +222,12 @@ func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tier
 	topicCfg := map[string]string{"max.message.bytes": strconv.Itoa(ownMax)}
 	parts := int32(l.Kafka.OwnPartitions)
 	specs := []kafka.TopicSpec{{Name: l.Kafka.AttemptsTopic, Partitions: parts, Config: topicCfg}}
+	if l.HasRole(config.RoleAPI) {
+		// POST /v1/events publishes here; brokers often refuse to create
+		// topics on first use. An existing topic is left as it is.
+		specs = append(specs, kafka.TopicSpec{Name: l.Kafka.EventsTopics[0], Partitions: parts,
+			Config: map[string]string{"max.message.bytes": strconv.Itoa(l.Kafka.MaxMessageBytes + 64<<10)}})
+	}
 	for _, t := range tiers.Topics(l.Kafka.RetryPrefix) {
 		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: parts, Config: topicCfg})
 	}
@@ -213,48 +243,48 @@ func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tier
 	return nil
 }
 
-func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger, met *metrics.Metrics) (func(), error) {
+func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger, met *metrics.Metrics) (func(), func(string) string, error) {
 	key, err := secretbox.ParseKey(l.EncryptionKey)
 	if err != nil {
-		return nil, &config.Error{Key: "encryption_key", Source: l.Source("encryption_key"), Msg: err.Error()}
+		return nil, nil, &config.Error{Key: "encryption_key", Source: l.Source("encryption_key"), Msg: err.Error()}
 	}
 	box, err := secretbox.New(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, err := postgres.Open(ctx, l.Postgres.DSN, box)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := store.CheckEncryptionKey(ctx); err != nil {
 		store.Close()
 		if errors.Is(err, storage.ErrWrongEncryptionKey) {
-			return nil, fmt.Errorf("refusing to start: %w (the secrets in PostgreSQL were encrypted with another key)", err)
+			return nil, nil, fmt.Errorf("refusing to start: %w (the secrets in PostgreSQL were encrypted with another key)", err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	index := subscriptions.NewIndex()
 	syncer := subscriptions.NewSyncer(index, store, subscriptions.SyncerOptions{Logger: log})
 	g.Go(func() error { return syncer.Run(ctx) })
 	if err := syncer.WaitReady(ctx); err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	lns, err := lanes.New(lanes.Config{MaxInFlight: l.Delivery.MaxInFlight, DefaultConcurrency: l.Delivery.MaxConcurrency, OnStateChange: met.OnStateChange})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	met.CircuitState(lns.State)
 	client, err := egress.New(egress.Config{Allow: l.Delivery.AllowCIDRs, Timeout: l.Delivery.Timeout, ResponsePreviewBytes: l.Delivery.ResponseBytes})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	producer, err := kafka.NewProducer(ctx, kcfg, kafka.ProducerOptions{MaxMessageBytes: ownMax})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	engine := dispatch.NewEngine(index, store, lns, client, store, dispatch.Options{
 		AttemptsTopic: l.Kafka.AttemptsTopic, RetryPrefix: l.Kafka.RetryPrefix, Tiers: tiers,
@@ -266,27 +296,31 @@ func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcf
 	}
 	dec, err := events.NewDecoder(events.Config{MaxMessageBytes: l.Kafka.MaxMessageBytes, RawTopics: raw})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := dispatch.NewDispatcher(engine, index, dec, dispatch.DispatcherOptions{
 		EventsTopics: eventsTopics(l), MaxInFlight: l.Delivery.MaxInFlight, DrainTimeout: l.HTTP.ShutdownTimeout, Logger: log,
 	})
 	sc, err := consumerConfig(kcfg, l)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	group, err := sarama.NewConsumerGroup(kcfg.Brokers, l.Kafka.ConsumerGroup, sc)
 	if err != nil {
-		return nil, kafka.Explain(kcfg, err)
+		return nil, nil, kafka.Explain(kcfg, err)
 	}
 	g.Go(func() error { return d.Run(ctx, group, producer) })
 	log.Info("dispatch started", "topics", strings.Join(d.Topics(), ","), "group", l.Kafka.ConsumerGroup)
+	state := func(id string) string {
+		st, _, _ := lns.State(id)
+		return st.String()
+	}
 	return func() {
 		_ = group.Close()
 		_ = producer.Close()
 		client.Close()
 		store.Close()
-	}, nil
+	}, state, nil
 }
 
 func startLogWriter(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, log *slog.Logger) (func(), error) {
@@ -331,20 +365,15 @@ func consumerConfig(kcfg kafka.Config, l *config.Loaded) (*sarama.Config, error)
 	return sc, nil
 }
 
-func listen(l *config.Loaded, met *metrics.Metrics, ready *readiness) (*http.Server, net.Listener, error) {
+func listen(l *config.Loaded, h http.Handler) (*http.Server, net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", l.HTTP.Addr)
 	if err != nil {
 		return nil, nil, &config.Error{Key: "http.addr", Source: l.Source("http.addr"), Msg: err.Error()}
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	mux.Handle("GET /readyz", ready)
-	mux.Handle("GET /metrics", met.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	// WriteTimeout bounds ordinary answers; the live stream extends its
+	// own deadline write by write.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	return srv, ln, nil
 }
 

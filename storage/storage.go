@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hookd/hookd/internal/domain"
@@ -194,6 +195,28 @@ type EventKeyStore interface {
 	// ReleaseEventKey drops key's claim if it is still held for eventID
 	// (the publish it guarded failed, so a retry must be able to publish).
 	ReleaseEventKey(ctx context.Context, key, eventID string) error
+}
+
+// MaxEventKeyBytes bounds the keys of an EventKeyStore. The API refuses
+// longer keys before they reach a store; stores refuse them too (see
+// CheckEventKey), so no backend silently truncates or rejects them with a
+// database error.
+const MaxEventKeyBytes = 255
+
+// ErrInvalidEventKey: an event key that is empty or longer than
+// MaxEventKeyBytes.
+var ErrInvalidEventKey = errors.New("invalid event key")
+
+// CheckEventKey returns an error wrapping ErrInvalidEventKey unless key
+// can be stored by an EventKeyStore.
+func CheckEventKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty", ErrInvalidEventKey)
+	case len(key) > MaxEventKeyBytes:
+		return fmt.Errorf("%w: %d bytes, at most %d allowed", ErrInvalidEventKey, len(key), MaxEventKeyBytes)
+	}
+	return nil
 }
 
 // LogStore keeps the delivery log and the dead-letter queue: append-mostly

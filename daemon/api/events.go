@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -59,9 +61,9 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	claimKey := ""
 	switch {
 	case idemKey != "":
-		claimKey = "idempotency-key:" + idemKey
+		claimKey = claimKeyOf("k:", idemKey)
 	case in.ID != "":
-		claimKey = "event-id:" + ev.ID
+		claimKey = claimKeyOf("e:", ev.ID)
 	}
 	now := s.now().UTC()
 	if claimKey != "" {
@@ -134,6 +136,13 @@ func (s *Server) eventOf(in *wire.PublishEventRequest) (domain.Event, error) {
 		return ev, badRequest("invalid event", fields)
 	}
 	return ev, nil
+}
+
+// claimKeyOf hashes a client's key, so that stored keys have one short
+// length whatever clients send, and the two kinds never collide.
+func claimKeyOf(kind, v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return kind + hex.EncodeToString(sum[:])
 }
 
 func hasControl(s string) bool {

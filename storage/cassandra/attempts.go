@@ -34,7 +34,8 @@ func (e *InvalidRecordsError) Error() string {
 func (e *InvalidRecordsError) Unwrap() error { return ErrInvalidRecord }
 
 // attemptMutations returns the writes that store a: the full record and
-// its two index rows, with the TTL of its outcome counted from its start.
+// its index rows (by endpoint, by hour and, when it has an event id, by
+// event), with the TTL of its outcome counted from its start.
 // skip is true when a has already outlived its retention.
 func (s *Store) attemptMutations(a *domain.Attempt, now time.Time) (muts []mutation, hour int64, skip bool, err error) {
 	switch {
@@ -82,6 +83,16 @@ func (s *Store) attemptMutations(a *domain.Attempt, now time.Time) (muts []mutat
 			size: 160,
 		},
 	}
+	// A partition key cannot be empty; an attempt always has an event id,
+	// but one without is still kept in the other tables.
+	if event := clean(a.EventID); event != "" {
+		muts = append(muts, mutation{
+			part: "attempts_by_event/" + event,
+			stmt: s.q.insAttemptByEvent,
+			args: []any{event, delivery, id, ep, ttl},
+			size: 128,
+		})
+	}
 	return muts, hour, false, nil
 }
 
@@ -90,7 +101,7 @@ func (s *Store) attemptMutations(a *domain.Attempt, now time.Time) (muts []mutat
 func (s *Store) buildAttempts(attempts []domain.Attempt) (muts []mutation, hours map[int64]struct{}, invalid *InvalidRecordsError) {
 	now := s.opts.Now()
 	hours = map[int64]struct{}{}
-	muts = make([]mutation, 0, 3*len(attempts))
+	muts = make([]mutation, 0, 4*len(attempts))
 	for i := range attempts {
 		m, hour, skip, err := s.attemptMutations(&attempts[i], now)
 		if err != nil {
@@ -222,6 +233,30 @@ func (s *Store) DeliveryAttempts(ctx context.Context, deliveryID string) ([]doma
 		return cmp.Or(x.StartedAt.Compare(y.StartedAt), cmp.Compare(x.Generation, y.Generation),
 			cmp.Compare(x.AttemptNumber, y.AttemptNumber), strings.Compare(x.ID, y.ID))
 	})
+	return out, nil
+}
+
+// EventDeliveries returns the deliveries of an event's attempts, each
+// once, by delivery id (the clustering order of attempts_by_event, grouped
+// by the server), at most storage.MaxEventDeliveries.
+func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]storage.EventDelivery, error) {
+	if eventID == "" {
+		return []storage.EventDelivery{}, nil
+	}
+	iter := s.session.Query(s.q.selEventDeliveries, eventID, storage.MaxEventDeliveries).
+		Consistency(s.cons).Idempotent(true).IterContext(ctx)
+	out := []storage.EventDelivery{}
+	var delivery, ep string
+	for iter.Scan(&delivery, &ep) {
+		// The server groups; this only guards the contract.
+		if n := len(out); n > 0 && out[n-1].DeliveryID == delivery {
+			continue
+		}
+		out = append(out, storage.EventDelivery{DeliveryID: delivery, EndpointID: endpointFromKey(ep)})
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("cassandra: deliveries of event %s: %w", eventID, err)
+	}
 	return out, nil
 }
 

@@ -17,6 +17,10 @@
 //     index of every attempt, eight shards per hour so one hour's writes
 //     spread over the cluster; attempt_hours ((day), hour) lists the hours
 //     that hold attempts so sparse ranges are cheap to walk.
+//   - attempts_by_event ((event_id), delivery_id, attempt_id): a slim row
+//     per attempt, so EventDeliveries reads one partition in delivery
+//     order, grouped by delivery on the server; per attempt rather than
+//     per delivery so that every row keeps its own attempt's TTL.
 //   - dead_letters ((endpoint_id, delivery_id)): each dead letter with its
 //     payload, one small partition each.
 //   - dead_letters_by_endpoint ((endpoint_id, day), dead_at DESC,

@@ -201,7 +201,7 @@ func TestMigrate(t *testing.T) {
 	}
 	slices.Sort(tables)
 	want := []string{
-		"attempt_hours", "attempts_by_delivery", "attempts_by_endpoint", "attempts_by_hour",
+		"attempt_hours", "attempts_by_delivery", "attempts_by_endpoint", "attempts_by_event", "attempts_by_hour",
 		"dead_letters", "dead_letters_by_day", "dead_letters_by_endpoint", "schema_migrations",
 	}
 	if !slices.Equal(tables, want) {

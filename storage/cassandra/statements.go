@@ -7,7 +7,8 @@ import "strings"
 // driver reuses its prepared form.
 type statements struct {
 	insAttempt, insAttemptByEndpoint, insAttemptByHour, insAttemptHour string
-	selDelivery, selAttempt, selHours                                  string
+	insAttemptByEvent                                                  string
+	selDelivery, selAttempt, selHours, selEventDeliveries              string
 	scanAttemptsByEndpoint, scanAttemptsByHour                         string
 
 	insDeadLetter, insDeadLetterByEndpoint, insDeadLetterByDay string
@@ -44,6 +45,12 @@ func newStatements(ks string) statements {
 		scanAttemptsByHour: r.Replace(`SELECT started_at, attempt_id, delivery_id, endpoint_id, event_type, outcome, tenant_id
 			FROM KS.attempts_by_hour WHERE hour = ? AND shard = ?
 			AND (started_at, attempt_id) < (?, ?) AND started_at >= ? LIMIT ?`),
+		insAttemptByEvent: r.Replace(`INSERT INTO KS.attempts_by_event (event_id, delivery_id, attempt_id, endpoint_id)
+			VALUES (?, ?, ?, ?) USING TTL ?`),
+		// One row per delivery: the first of its group (every attempt of a
+		// delivery has the same endpoint). LIMIT counts groups.
+		selEventDeliveries: r.Replace(`SELECT delivery_id, endpoint_id FROM KS.attempts_by_event
+			WHERE event_id = ? GROUP BY delivery_id LIMIT ?`),
 
 		insDeadLetter: r.Replace(`INSERT INTO KS.dead_letters (` + deadLetterColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`),

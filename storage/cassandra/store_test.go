@@ -325,6 +325,8 @@ func TestRowTTLs(t *testing.T) {
 			ep, floorTo(a.a.StartedAt.UnixMilli(), dayMS), a.a.StartedAt.UnixMilli(), a.a.ID), a.want)
 		near("attempts_by_hour "+string(a.a.Outcome), ttl(`SELECT TTL(outcome) FROM KS.attempts_by_hour WHERE hour = ? AND shard = ? AND started_at = ? AND attempt_id = ?`,
 			floorTo(a.a.StartedAt.UnixMilli(), hourMS), shardOf(a.a.ID), a.a.StartedAt.UnixMilli(), a.a.ID), a.want)
+		near("attempts_by_event "+string(a.a.Outcome), ttl(`SELECT TTL(endpoint_id) FROM KS.attempts_by_event WHERE event_id = ? AND delivery_id = ? AND attempt_id = ?`,
+			a.a.EventID, a.a.DeliveryID, a.a.ID), a.want)
 	}
 	near("dead_letters", ttl(`SELECT TTL(reason) FROM KS.dead_letters WHERE endpoint_id = ? AND delivery_id = ?`, ep, dl.DeliveryID), 20*time.Hour)
 	// MarkReplayed keeps the row's remaining TTL.
@@ -341,5 +343,46 @@ func TestNewStoreValidates(t *testing.T) {
 	}
 	if _, err := NewStore(context.Background(), Config{Hosts: []string{"127.0.0.1:1"}, Keyspace: "bad-name"}, storage.DefaultRetention, Options{}); err == nil {
 		t.Error("bad keyspace name accepted")
+	}
+}
+
+// TestEventDeliveriesBound: an event with more deliveries than
+// storage.MaxEventDeliveries, each with two attempts, lists exactly that
+// many deliveries, each once, the first ones by delivery id. (LIMIT counts
+// groups, not rows.)
+func TestEventDeliveriesBound(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, storage.DefaultRetention, Options{})
+	ctx := testCtx(t)
+	eventID := ids.New(ids.Event)
+	n := storage.MaxEventDeliveries + 5
+	var muts []mutation
+	want := make([]string, 0, n)
+	for range n {
+		ep := ids.New(ids.Endpoint)
+		delivery := domain.DeliveryID(eventID, ep)
+		want = append(want, delivery)
+		for a := range 2 {
+			muts = append(muts, mutation{
+				part: "attempts_by_event/" + eventID, stmt: s.q.insAttemptByEvent, size: 128,
+				args: []any{eventID, delivery, domain.AttemptID(delivery, 0, a+1), ep, 3600},
+			})
+		}
+	}
+	if err := s.execAll(ctx, groupBatches(muts, 200), 16, writeBackoff); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	got, err := s.EventDeliveries(ctx, eventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != storage.MaxEventDeliveries {
+		t.Fatalf("%d deliveries, want %d", len(got), storage.MaxEventDeliveries)
+	}
+	for i, d := range got {
+		if d.DeliveryID != want[i] || d.EndpointID == "" {
+			t.Fatalf("delivery %d: %+v, want %s", i, d, want[i])
+		}
 	}
 }

@@ -70,8 +70,9 @@ func TestWriterConcurrentCallersCoalesce(t *testing.T) {
 		}
 	}
 	st := w.Stats()
-	if st.Statements != 3*callers*each || st.Failed != 0 {
-		t.Errorf("stats %+v: want %d statements, none failed", st, 3*callers*each)
+	// Four statements per attempt: the full record and three index rows.
+	if st.Statements != 4*callers*each || st.Failed != 0 {
+		t.Errorf("stats %+v: want %d statements, none failed", st, 4*callers*each)
 	}
 	if st.Batches >= st.Statements {
 		t.Errorf("stats %+v: no batch held more than one statement; writes were not coalesced", st)
@@ -134,8 +135,8 @@ func TestWriterRetriesTransientErrors(t *testing.T) {
 	if as, err := s.DeliveryAttempts(ctx, a.DeliveryID); err != nil || len(as) != 1 {
 		t.Fatalf("after retries: %v, %v", as, err)
 	}
-	if n := calls.Load(); n != 9 {
-		t.Errorf("%d calls for 3 batches that fail twice each, want 9", n)
+	if n := calls.Load(); n != 12 {
+		t.Errorf("%d calls for 4 batches that fail twice each, want 12", n)
 	}
 
 	// A permanent error fails at once.
@@ -147,7 +148,7 @@ func TestWriterRetriesTransientErrors(t *testing.T) {
 	start := time.Now()
 	err := w.WriteAttempts(ctx, []domain.Attempt{testAttempt(ids.New(ids.Endpoint), domain.OutcomeFailed, time.Now())})
 	var invalid *gocql.RequestErrInvalid
-	if !errors.As(err, &invalid) || time.Since(start) > 5*time.Second || calls.Load() != 3 {
+	if !errors.As(err, &invalid) || time.Since(start) > 5*time.Second || calls.Load() != 4 {
 		t.Errorf("permanent error: %v after %s and %d calls; want it at once, one call per batch", err, time.Since(start), calls.Load())
 	}
 }
@@ -162,8 +163,8 @@ func TestWriterGivesUpAfterRetryTimeout(t *testing.T) {
 	if !errors.Is(err, gocql.ErrTimeoutNoResponse) {
 		t.Fatalf("WriteAttempts against a dead cluster: %v", err)
 	}
-	if st := w.Stats(); st.Failed != 3 || st.Queued != 0 {
-		t.Errorf("stats %+v: want 3 failed statements and nothing queued", st)
+	if st := w.Stats(); st.Failed != 4 || st.Queued != 0 {
+		t.Errorf("stats %+v: want 4 failed statements and nothing queued", st)
 	}
 }
 
@@ -181,7 +182,7 @@ func TestWriterBackpressure(t *testing.T) {
 		many = append(many, testAttempt(ep, domain.OutcomeFailed, time.Now().Add(-time.Duration(i)*time.Second)))
 	}
 	if err := w.WriteAttempts(ctx, many); err != nil {
-		t.Fatalf("write of 60 statements through a buffer of 4: %v", err)
+		t.Fatalf("write of 80 statements through a buffer of 4: %v", err)
 	}
 
 	// With the buffer full, a write waits, and gives up with its context.
@@ -226,7 +227,7 @@ func TestWriterCloseWaitsAndForcedCloseFails(t *testing.T) {
 	a := testAttempt(ids.New(ids.Endpoint), domain.OutcomeFailed, time.Now())
 	wrote := make(chan error, 1)
 	go func() { wrote <- w.WriteAttempts(ctx, []domain.Attempt{a}) }()
-	waitQueued(t, w, 3)
+	waitQueued(t, w, 4)
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close(ctx) }()
 	select {
@@ -255,7 +256,7 @@ func TestWriterCloseWaitsAndForcedCloseFails(t *testing.T) {
 	go func() {
 		wrote <- w.WriteAttempts(ctx, []domain.Attempt{testAttempt(ids.New(ids.Endpoint), domain.OutcomeFailed, time.Now())})
 	}()
-	waitQueued(t, w, 3)
+	waitQueued(t, w, 4)
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if err := w.Close(short); !errors.Is(err, context.DeadlineExceeded) {

@@ -21,6 +21,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	box  *secretbox.Box
 	now  func() time.Time
+
+	// keyPurge paces the deletion of expired event keys (eventkeys.go).
+	keyPurge purgePacer
 }
 
 var (

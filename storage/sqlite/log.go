@@ -223,6 +223,28 @@ func (db *DB) DeliveryAttempts(ctx context.Context, deliveryID string) ([]domain
 	return append([]domain.Attempt{}, items...), nil
 }
 
+// eventDeliveriesSQL lists the distinct deliveries of an event's
+// unexpired attempts: one range of attempts_event, which holds every
+// column read, already in delivery order (see TestQueryPlans).
+const eventDeliveriesSQL = `SELECT DISTINCT delivery_id, endpoint_id FROM attempts
+	WHERE event_id = ? AND expires_at > ?
+	ORDER BY delivery_id, endpoint_id LIMIT ?`
+
+// EventDeliveries returns the deliveries of an event's unexpired
+// attempts, each once, by delivery id; at most storage.MaxEventDeliveries.
+func (db *DB) EventDeliveries(ctx context.Context, eventID string) ([]storage.EventDelivery, error) {
+	items, err := queryAll(ctx, db.reader, eventDeliveriesSQL, []any{eventID, millis(db.now()), storage.MaxEventDeliveries},
+		func(row scanner) (storage.EventDelivery, error) {
+			var d storage.EventDelivery
+			err := row.Scan(&d.DeliveryID, &d.EndpointID)
+			return d, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of event %s: %w", eventID, err)
+	}
+	return append([]storage.EventDelivery{}, items...), nil
+}
+
 // Dead letters.
 
 const deadLetterColumns = `endpoint_id, delivery_id, event_id, event_type, tenant_id, reason, last_error,
@@ -398,19 +420,24 @@ func (db *DB) changeDeadLetter(ctx context.Context, op, endpointID, deliveryID, 
 
 // Purge.
 
-// Purge deletes expired attempts and dead letters, in transactions of at
-// most Options.PurgeBatch rows so the writer is never held for long, and
-// returns how many rows it deleted. Reads already skip expired rows; the
+// Purge deletes expired attempts, dead letters and event keys, in
+// transactions of at most Options.PurgeBatch rows so the writer is never
+// held for long, and returns how many rows it deleted. Reads already skip
+// expired log rows, and a claim takes over an expired event key; the
 // purge only reclaims their space.
 func (db *DB) Purge(ctx context.Context) (int64, error) {
 	var total int64
-	for _, q := range []struct{ table, query string }{
-		{"attempts", `DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE expires_at <= ? LIMIT ?)`},
-		{"dead_letters", `DELETE FROM dead_letters WHERE rowid IN (SELECT rowid FROM dead_letters WHERE expires_at <= ? LIMIT ?)`},
+	for _, q := range []struct {
+		table, query string
+		now          func(time.Time) int64 // the table's time unit
+	}{
+		{"attempts", `DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE expires_at <= ? LIMIT ?)`, millis},
+		{"dead_letters", `DELETE FROM dead_letters WHERE rowid IN (SELECT rowid FROM dead_letters WHERE expires_at <= ? LIMIT ?)`, millis},
+		{"event_keys", `DELETE FROM event_keys WHERE rowid IN (SELECT rowid FROM event_keys WHERE expires_at <= ? LIMIT ?)`, micros},
 	} {
 		table := q.table
 		for {
-			res, err := db.writer.ExecContext(ctx, q.query, millis(db.now()), db.purgeBatch)
+			res, err := db.writer.ExecContext(ctx, q.query, q.now(db.now()), db.purgeBatch)
 			if err != nil {
 				return total, fmt.Errorf("purge %s: %w", table, err)
 			}
@@ -428,8 +455,8 @@ func (db *DB) Purge(ctx context.Context) (int64, error) {
 }
 
 // purgeLoop runs Purge every interval until ctx ends. A failed purge is
-// retried at the next tick: expired rows are invisible anyway, so the only
-// cost of a late purge is disk space.
+// retried at the next tick: expired rows are dead anyway, so the only cost
+// of a late purge is disk space.
 func (db *DB) purgeLoop(ctx context.Context, interval time.Duration) {
 	defer close(db.purgeDone)
 	t := time.NewTicker(interval)

@@ -513,4 +513,8 @@ func TestQueryPlans(t *testing.T) {
 	check("active secrets", `SELECT id FROM endpoint_secrets WHERE endpoint_id = ? AND (expires_at IS NULL OR expires_at > ?)
 		ORDER BY created_at DESC, id DESC`, "e", 1)
 	check("replay jobs", `SELECT id FROM replay_jobs WHERE id < ? ORDER BY id DESC LIMIT ?`, "x", 1)
+	check("event deliveries", eventDeliveriesSQL, "evt_1", 1, 10)
+	check("stale replay jobs", `SELECT id FROM replay_jobs WHERE state IN ('pending', 'running') AND updated_at < ?
+		ORDER BY created_at, id LIMIT 1`, 1)
+	check("purge event keys", `DELETE FROM event_keys WHERE rowid IN (SELECT rowid FROM event_keys WHERE expires_at <= ? LIMIT ?)`, 1, 1)
 }

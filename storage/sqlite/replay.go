@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hookd/hookd/internal/domain"
 	"github.com/hookd/hookd/storage"
@@ -94,23 +95,82 @@ func (db *DB) GetReplayJob(ctx context.Context, id string) (domain.ReplayJob, er
 }
 
 // UpdateReplayJob stores the job's state, counters, error and finish
-// time; UpdatedAt is set by the store.
+// time; UpdatedAt (the runner's heartbeat) is set by the store. A job
+// already final is not changed: ErrConflict.
 func (db *DB) UpdateReplayJob(ctx context.Context, job domain.ReplayJob) error {
-	res, err := db.writer.ExecContext(ctx, `UPDATE replay_jobs SET state = ?, total = ?, replayed = ?, skipped = ?, failed = ?,
-			error = ?, updated_at = ?, finished_at = ?
-		WHERE id = ?`, job.State, job.Total, job.Replayed, job.Skipped, job.Failed, job.Error, micros(db.now()),
-		nullTime(job.FinishedAt, micros), job.ID)
-	if err != nil {
-		return fmt.Errorf("update replay job %s: %w", job.ID, err)
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE replay_jobs SET state = ?, total = ?, replayed = ?, skipped = ?, failed = ?,
+				error = ?, updated_at = ?, finished_at = ?
+			WHERE id = ? AND state NOT IN (?, ?, ?)`, job.State, job.Total, job.Replayed, job.Skipped, job.Failed, job.Error,
+			micros(db.now()), nullTime(job.FinishedAt, micros), job.ID,
+			domain.ReplayDone, domain.ReplayFailed, domain.ReplayCanceled)
+		if err != nil {
+			return fmt.Errorf("update replay job %s: %w", job.ID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("update replay job %s: %w", job.ID, err)
+		}
+		if n == 0 {
+			return finalOrMissing(ctx, tx, job.ID)
+		}
+		return nil
+	})
+}
+
+// finalOrMissing tells why a change of a job that must not be final
+// matched no row: ErrNotFound, or ErrConflict naming its final state.
+func finalOrMissing(ctx context.Context, tx *sql.Tx, id string) error {
+	var state string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM replay_jobs WHERE id = ?`, id).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("replay job %s: %w", id, storage.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("replay job %s: %w", id, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("update replay job %s: %w", job.ID, err)
+	return fmt.Errorf("replay job %s is already %s: %w", id, state, storage.ErrConflict)
+}
+
+// CancelReplayJob moves a pending or running job to canceled, finished at
+// at, and returns it; a final job gives ErrConflict.
+func (db *DB) CancelReplayJob(ctx context.Context, id string, at time.Time) (domain.ReplayJob, error) {
+	var j domain.ReplayJob
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		j, err = scanReplayJob(tx.QueryRowContext(ctx, `UPDATE replay_jobs SET state = ?, finished_at = ?, updated_at = ?
+			WHERE id = ? AND state IN (?, ?)
+			RETURNING `+replayColumns, domain.ReplayCanceled, micros(at), micros(db.now()), id,
+			domain.ReplayPending, domain.ReplayRunning))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return finalOrMissing(ctx, tx, id)
+		case err != nil:
+			return fmt.Errorf("cancel replay job %s: %w", id, err)
+		}
+		return nil
+	})
+	return j, err
+}
+
+// ClaimStaleReplayJob takes over the oldest pending or running job whose
+// heartbeat is older than staleBefore. It is one statement on the single
+// writer connection, so two callers never get the same job.
+func (db *DB) ClaimStaleReplayJob(ctx context.Context, staleBefore, now time.Time) (domain.ReplayJob, bool, error) {
+	j, err := scanReplayJob(db.writer.QueryRowContext(ctx, `UPDATE replay_jobs SET updated_at = ?1
+		WHERE id = (
+			SELECT id FROM replay_jobs
+			WHERE state IN (?3, ?4) AND updated_at < ?2
+			ORDER BY created_at, id
+			LIMIT 1)
+		RETURNING `+replayColumns, micros(now), micros(staleBefore), domain.ReplayPending, domain.ReplayRunning))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return domain.ReplayJob{}, false, nil
+	case err != nil:
+		return domain.ReplayJob{}, false, fmt.Errorf("claim stale replay job: %w", err)
 	}
-	if n == 0 {
-		return fmt.Errorf("replay job %s: %w", job.ID, storage.ErrNotFound)
-	}
-	return nil
+	return j, true, nil
 }
 
 // ListReplayJobs pages through jobs, newest first (ids sort by creation

@@ -60,9 +60,9 @@ type Options struct {
 	// means storage.DefaultRetention; a zero (or negative) field of a
 	// non-zero Retention means "keep forever" (a Cassandra TTL of 0).
 	Retention storage.Retention
-	// PurgeInterval is how often expired log rows are deleted (they are
-	// invisible to reads as soon as they expire either way). Zero means
-	// DefaultPurgeInterval; negative disables the purge goroutine.
+	// PurgeInterval is how often expired log rows and event keys are
+	// deleted (they are dead as soon as they expire either way). Zero
+	// means DefaultPurgeInterval; negative disables the purge goroutine.
 	PurgeInterval time.Duration
 	// PurgeBatch is how many rows one purge transaction deletes, so a
 	// large purge never holds the write lock for long. Zero means

@@ -43,6 +43,11 @@ func RunConfigStore(t *testing.T, newDB func(t *testing.T) ConfigOpener) {
 	t.Run("EncryptionKeyCheck", func(t *testing.T) { t.Parallel(); testEncryptionKeyCheck(t, newDB(t)) })
 	t.Run("APIKeys", func(t *testing.T) { t.Parallel(); testAPIKeys(t, open(t)) })
 	t.Run("ReplayJobs", func(t *testing.T) { t.Parallel(); testReplayJobs(t, open(t)) })
+	t.Run("ReplayJobCancel", func(t *testing.T) { t.Parallel(); testReplayJobCancel(t, open(t)) })
+	t.Run("ReplayJobClaimStale", func(t *testing.T) { t.Parallel(); testReplayJobClaimStale(t, open(t)) })
+	t.Run("ReplayJobClaimStaleConcurrent", func(t *testing.T) { t.Parallel(); testReplayJobClaimStaleConcurrent(t, open(t)) })
+	t.Run("EventKeys", func(t *testing.T) { t.Parallel(); testEventKeys(t, open(t)) })
+	t.Run("EventKeysConcurrentClaims", func(t *testing.T) { t.Parallel(); testEventKeysConcurrent(t, open(t)) })
 }
 
 // NewBox returns a secret box with a fresh random key.
@@ -597,6 +602,15 @@ func testReplayJobs(t *testing.T, s storage.ConfigStore) {
 	if got.State != domain.ReplayDone || got.Total != 10 || got.Replayed != 7 || got.Skipped != 2 || got.Failed != 1 ||
 		got.FinishedAt == nil || !got.FinishedAt.Equal(finished) || got.UpdatedAt.Before(got.CreatedAt) {
 		t.Fatalf("after update: %+v", got)
+	}
+	// A final job is not changed again.
+	late := got
+	late.State, late.Replayed, late.Error = domain.ReplayRunning, 8, "late runner"
+	if err := s.UpdateReplayJob(ctx, late); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("update of a done job: %v, want ErrConflict", err)
+	}
+	if again, _ := s.GetReplayJob(ctx, job.ID); again.State != domain.ReplayDone || again.Replayed != 7 || again.Error != "" {
+		t.Fatalf("a done job was changed: %+v", again)
 	}
 	if _, err := s.GetReplayJob(ctx, "rpl_missing"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("missing job: %v", err)

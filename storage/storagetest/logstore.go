@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,8 +39,8 @@ import (
 //   - Upserts. An attempt is keyed by its ID alone: writing it again, even
 //     with another StartedAt, leaves one attempt. A dead letter is keyed
 //     by endpoint and delivery id, whatever its DeadAt.
-//   - Lookups. DeliveryAttempts of an unknown delivery is empty, not an
-//     error. GetDeadLetter, MarkReplayed and DiscardDeadLetter of an
+//   - Lookups. DeliveryAttempts of an unknown delivery and
+//     EventDeliveries of an unknown event are empty, not an error. GetDeadLetter, MarkReplayed and DiscardDeadLetter of an
 //     unknown dead letter return ErrNotFound. An empty EndpointID (a
 //     malformed message) is a key like any other.
 func RunLogStore(t *testing.T, newStore func(t *testing.T, r storage.Retention) storage.LogStore) {
@@ -58,6 +59,7 @@ func RunLogStore(t *testing.T, newStore func(t *testing.T, r storage.Retention) 
 		{"ListAttemptsLimits", logTestListAttemptsLimits},
 		{"ListAttemptsInvalidCursor", logTestListAttemptsInvalidCursor},
 		{"ConcurrentWrites", logTestConcurrentWrites},
+		{"EventDeliveries", logTestEventDeliveries},
 		{"DeadLetterRoundTrip", logTestDeadLetterRoundTrip},
 		{"DeadLetterUpsert", logTestDeadLetterUpsert},
 		{"DeadLetterNotFound", logTestDeadLetterNotFound},
@@ -465,6 +467,62 @@ func logTestConcurrentWrites(t *testing.T, s storage.LogStore) {
 	logSameOrder(t, "after concurrent writes", logAttemptIDs(got), logAttemptIDs(all))
 }
 
+func logTestEventDeliveries(t *testing.T, s storage.LogStore) {
+	ctx := logCtx(t)
+	now := logNow()
+	eps := []string{logEndpoint(), logEndpoint(), logEndpoint(), logEndpoint()}
+	first := logAttempt(eps[0], "", "order.created", domain.OutcomeFailed, now.Add(-time.Hour))
+	eventID := first.EventID
+	var (
+		attempts []domain.Attempt
+		want     []storage.EventDelivery
+	)
+	// Endpoint i gets i+1 attempts, over two generations from the second
+	// on; the last endpoint gets none of this event.
+	for i, ep := range eps[:3] {
+		delivery := domain.DeliveryID(eventID, ep)
+		want = append(want, storage.EventDelivery{DeliveryID: delivery, EndpointID: ep})
+		for n := range i + 1 {
+			a := logAttempt(ep, "", "order.created", domain.OutcomeFailed, now.Add(-time.Hour+time.Duration(i*10+n)*time.Minute))
+			a.EventID, a.DeliveryID = eventID, delivery
+			a.Generation, a.AttemptNumber = n/2, n%2+1
+			a.ID = domain.AttemptID(delivery, a.Generation, a.AttemptNumber)
+			attempts = append(attempts, a)
+		}
+	}
+	slices.SortFunc(want, func(x, y storage.EventDelivery) int { return strings.Compare(x.DeliveryID, y.DeliveryID) })
+	// Another event to the same endpoints, and one to the last endpoint.
+	noise := []domain.Attempt{
+		logAttempt(eps[0], "", "order.created", domain.OutcomeFailed, now.Add(-time.Minute)),
+		logAttempt(eps[3], "", "order.created", domain.OutcomeDelivered, now.Add(-time.Minute)),
+	}
+	// Written in two calls, newest first, every attempt twice.
+	slices.Reverse(attempts)
+	logWrite(t, s, append(slices.Clone(attempts[:3]), noise...)...)
+	logWrite(t, s, attempts...)
+	logWrite(t, s, attempts[:2]...)
+
+	got, err := s.EventDeliveries(ctx, eventID)
+	if err != nil {
+		t.Fatalf("EventDeliveries: %v", err)
+	}
+	if logJSON(got) != logJSON(want) {
+		t.Fatalf("EventDeliveries: each delivery once, by delivery id\n got: %s\nwant: %s", logJSON(got), logJSON(want))
+	}
+	for _, a := range noise {
+		got, err := s.EventDeliveries(ctx, a.EventID)
+		if err != nil || len(got) != 1 || got[0].DeliveryID != a.DeliveryID || got[0].EndpointID != a.EndpointID {
+			t.Errorf("EventDeliveries of an event with one attempt: %v, %v", got, err)
+		}
+	}
+	for _, unknown := range []string{"evt_unknown", ""} {
+		got, err := s.EventDeliveries(ctx, unknown)
+		if err != nil || len(got) != 0 {
+			t.Errorf("EventDeliveries(%q): %v, %v; want none", unknown, got, err)
+		}
+	}
+}
+
 func logTestRetention(t *testing.T, s storage.LogStore) {
 	ctx := logCtx(t)
 	ep := logEndpoint()
@@ -490,11 +548,36 @@ func logTestRetention(t *testing.T, s storage.LogStore) {
 	if !has(delivered.DeliveryID) || !has(failed.DeliveryID) {
 		t.Fatalf("attempts missing right after the write")
 	}
+	// An event's deliveries live as long as their attempts: here one
+	// delivery failed (kept 1 h), was then delivered (kept 2 s), and must
+	// stay listed after the delivered attempt is gone.
+	retried := failed
+	retried.AttemptNumber, retried.Outcome, retried.StatusCode, retried.Error = 2, domain.OutcomeDelivered, 200, ""
+	retried.ID = domain.AttemptID(retried.DeliveryID, retried.Generation, retried.AttemptNumber)
+	logWrite(t, s, retried)
+	events := func(eventID string) []storage.EventDelivery {
+		got, err := s.EventDeliveries(ctx, eventID)
+		if err != nil {
+			t.Fatalf("EventDeliveries: %v", err)
+		}
+		return got
+	}
+	if len(events(delivered.EventID)) != 1 || len(events(failed.EventID)) != 1 {
+		t.Fatalf("event deliveries missing right after the write")
+	}
 	logWaitFor(t, 20*time.Second, "the delivered attempt (retention 2 s) expired", func() bool {
-		return !has(delivered.DeliveryID) && !slices.Contains(listed(), delivered.ID)
+		left, err := s.DeliveryAttempts(ctx, retried.DeliveryID)
+		if err != nil {
+			t.Fatalf("DeliveryAttempts: %v", err)
+		}
+		return !has(delivered.DeliveryID) && !slices.Contains(listed(), delivered.ID) && len(events(delivered.EventID)) == 0 &&
+			len(left) == 1
 	})
 	if !has(failed.DeliveryID) || !slices.Contains(listed(), failed.ID) {
 		t.Errorf("the failed attempt (retention 1 h) expired too")
+	}
+	if got := events(failed.EventID); len(got) != 1 || got[0].DeliveryID != failed.DeliveryID {
+		t.Errorf("EventDeliveries of an event whose failed attempt is kept: %v, want its delivery", got)
 	}
 	logWaitFor(t, 20*time.Second, "the dead letter (retention 2 s) expired", func() bool {
 		_, err := s.GetDeadLetter(ctx, ep, dl.DeliveryID)
