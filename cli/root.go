@@ -21,7 +21,11 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 It manages endpoints, sends test events, follows deliveries live and replays
 dead letters through hookd's HTTP API, and verifies webhook signatures
 offline, so receivers can check them in their own CI.`,
-		Example: `  hookctl version
+		Example: `  hookctl config set-context dev --server http://localhost:8080 --api-key "$KEY"
+  hookctl endpoints create --url https://example.com/hooks --event-type 'order.*'
+  hookctl events send --type order.created --data '{"order_id": 42}'
+  hookctl dlq replay --endpoint ep_123 --dry-run
+  hookctl verify --secret "$SECRET" --request-file request.http
   hookctl completion bash > /etc/bash_completion.d/hookctl`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -31,10 +35,17 @@ offline, so receivers can check them in their own CI.`,
 	cmd.SetErr(f.IOStreams.ErrOut)
 	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
 	cmd.AddCommand(
+		NewCmdEndpoints(f),
+		NewCmdEvents(f),
+		NewCmdDeliveries(f),
+		NewCmdAttempts(f),
+		NewCmdDLQ(f),
+		NewCmdKeys(f),
 		NewCmdVerify(f, nil),
 		NewCmdSign(f, nil),
 		NewCmdSecret(f),
 		NewCmdConfig(f),
+		NewCmdCompletion(f),
 		cmdutil.NewCmdVersion(f.IOStreams, "hookctl", nil),
 	)
 	return cmd
@@ -47,6 +58,6 @@ func Main() int {
 	f := NewFactory()
 	root := NewCmdRoot(f)
 	cmd, err := root.ExecuteContextC(ctx)
-	cmdutil.PrintError(f.IOStreams.ErrOut, cmd, err)
+	printError(f.IOStreams.ErrOut, cmd, err)
 	return cmdutil.ExitCode(err)
 }

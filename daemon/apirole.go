@@ -105,6 +105,12 @@ func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kaf
 	apiUp := make(chan struct{})
 	hub := stream.NewHub(stream.Options{Logger: log})
 	g.Go(func() error {
+		// Shutdown waits for running requests: end the streams with it.
+		<-ctx.Done()
+		hub.Close()
+		return nil
+	})
+	g.Go(func() error {
 		if err := stream.Feed(ctx, consumer, l.Kafka.AttemptsTopic, hub, log); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("live stream: %w", err)
 		}
