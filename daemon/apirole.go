@@ -103,7 +103,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kaf
 		return nil, nil, kafka.Explain(kcfg, err)
 	}
 	apiUp := make(chan struct{})
-	hub := stream.NewHub(stream.Options{Logger: log})
+	hub := stream.NewHub(stream.Options{Logger: log, Metrics: met})
 	g.Go(func() error {
 		// Shutdown waits for running requests: end the streams with it.
 		<-ctx.Done()

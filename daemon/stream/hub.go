@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/domain"
+	"github.com/hookd/hookd/internal/metrics"
 )
 
 // Defaults of Options.
@@ -40,6 +41,8 @@ type Metrics interface {
 	StreamClientsDec()
 	StreamDropped(reason string)
 }
+
+var _ Metrics = (*metrics.Metrics)(nil)
 
 // Options tune a Hub. Zero values take the defaults.
 type Options struct {

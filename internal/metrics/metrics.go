@@ -50,6 +50,8 @@ type Metrics struct {
 	circuitsOpen prometheus.GaugeFunc
 	lag          *prometheus.GaugeVec
 	httpRequests *prometheus.HistogramVec
+	streamConns  prometheus.Gauge
+	streamDrops  *prometheus.CounterVec
 
 	circuits circuits
 }
@@ -105,6 +107,16 @@ func New() *Metrics {
 		Help:      "API requests, by route pattern, method and status class (2xx, 4xx, ...).",
 		Buckets:   []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10},
 	}, []string{"route", "method", "status"})
+	m.streamConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "stream_clients",
+		Help:      "Clients following GET /v1/stream.",
+	})
+	m.streamDrops = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "stream_dropped_total",
+		Help:      "Stream clients dropped, by reason (behind: its queue filled; stalled: a write timed out).",
+	}, []string{"reason"})
 	m.circuits.open = map[string]uint64{}
 	// A count, not a series per endpoint: see the package documentation.
 	m.circuitsOpen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -115,7 +127,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.deliveries, m.duration, m.deferred, m.deadLetters, m.retries, m.inflight, m.circuitsOpen, m.lag, m.httpRequests,
+		m.deliveries, m.duration, m.deferred, m.deadLetters, m.retries, m.inflight, m.circuitsOpen, m.lag, m.httpRequests, m.streamConns, m.streamDrops,
 	)
 	return m
 }
@@ -146,6 +158,27 @@ func (m *Metrics) HTTPRequest(route, method string, status int, d time.Duration)
 	}
 	class := strconv.Itoa(status/100) + "xx"
 	m.httpRequests.WithLabelValues(route, method, class).Observe(d.Seconds())
+}
+
+// StreamClientsInc counts a stream client in.
+func (m *Metrics) StreamClientsInc() {
+	if m != nil {
+		m.streamConns.Inc()
+	}
+}
+
+// StreamClientsDec counts a stream client out.
+func (m *Metrics) StreamClientsDec() {
+	if m != nil {
+		m.streamConns.Dec()
+	}
+}
+
+// StreamDropped counts a stream client dropped for reason.
+func (m *Metrics) StreamDropped(reason string) {
+	if m != nil {
+		m.streamDrops.WithLabelValues(reason).Inc()
+	}
 }
 
 // Attempt records a delivery attempt: its outcome (a domain.Outcome) and
