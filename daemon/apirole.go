@@ -20,10 +20,6 @@ import (
 	"github.com/hookd/hookd/internal/kafka"
 	"github.com/hookd/hookd/internal/metrics"
 	"github.com/hookd/hookd/internal/retry"
-	"github.com/hookd/hookd/internal/secretbox"
-	"github.com/hookd/hookd/storage"
-	"github.com/hookd/hookd/storage/cassandra"
-	"github.com/hookd/hookd/storage/postgres"
 )
 
 // frontHandler serves the HTTP port from the first moment: health,
@@ -76,17 +72,9 @@ func (a streamAdapter) Serve(w http.ResponseWriter, r *http.Request, f api.Strea
 // startAPI connects the API's dependencies and then serves the API on
 // front. While PostgreSQL or Cassandra is not reachable it keeps trying
 // (the API answers 503 saying which) rather than exiting.
-func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int,
+func startAPI(ctx context.Context, g *errgroup.Group, be *Backends, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int,
 	log *slog.Logger, met *metrics.Metrics, ready *readiness, circuit func(string) string, front *frontHandler,
 ) (stop func(), up <-chan struct{}, err error) {
-	key, err := secretbox.ParseKey(l.EncryptionKey)
-	if err != nil {
-		return nil, nil, &config.Error{Key: "encryption_key", Source: l.Source("encryption_key"), Msg: err.Error()}
-	}
-	box, err := secretbox.New(key)
-	if err != nil {
-		return nil, nil, err
-	}
 	producer, err := kafka.NewProducer(ctx, kcfg, kafka.ProducerOptions{MaxMessageBytes: ownMax})
 	if err != nil {
 		return nil, nil, err
@@ -117,8 +105,8 @@ func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kaf
 		return nil
 	})
 
-	var pg *postgres.Store
-	var cs *cassandra.Store
+	var pg ConfigBackend
+	var cs LogBackend
 	closers := func() {
 		_ = consumer.Close()
 		_ = producer.Close()
@@ -131,20 +119,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kaf
 	}
 	g.Go(func() error {
 		var err error
-		front.setReason("connecting to PostgreSQL")
-		pg, err = connectWithRetry(ctx, log, ready, "postgres", func(ctx context.Context) (*postgres.Store, error) {
-			s, err := postgres.Open(ctx, l.Postgres.DSN, box)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.CheckEncryptionKey(ctx); err != nil {
-				s.Close()
-				if errors.Is(err, storage.ErrWrongEncryptionKey) {
-					return nil, &fatalError{fmt.Errorf("refusing to serve the API: %w", err)}
-				}
-				return nil, err
-			}
-			return s, nil
+		front.setReason("connecting to " + be.ConfigName)
+		pg, err = connectWithRetry(ctx, log, ready, be.ConfigName, func(ctx context.Context) (ConfigBackend, error) {
+			return be.openConfig(ctx, l)
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -153,15 +130,12 @@ func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kaf
 			return err
 		}
 		g.Go(func() error {
-			ready.watch(ctx, "postgres", 10*time.Second, pg.Ping)
+			ready.watch(ctx, be.ConfigName, 10*time.Second, pg.Ping)
 			return nil
 		})
-		front.setReason("connecting to Cassandra")
-		c := l.Cassandra
-		cs, err = connectWithRetry(ctx, log, ready, "cassandra", func(ctx context.Context) (*cassandra.Store, error) {
-			return cassandra.NewStore(ctx, cassandra.Config{
-				Hosts: c.Hosts, Keyspace: c.Keyspace, Consistency: c.Consistency, Username: c.Username, Password: c.Password, Timeout: c.Timeout,
-			}, storage.Retention{Delivered: l.Retention.Delivered, Failed: l.Retention.Failed, DeadLetters: l.Retention.DeadLetters}, cassandra.Options{Consistency: c.Consistency})
+		front.setReason("connecting to " + be.LogName)
+		cs, err = connectWithRetry(ctx, log, ready, be.LogName, func(ctx context.Context) (LogBackend, error) {
+			return be.Log(ctx, l)
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -170,7 +144,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kaf
 			return err
 		}
 		g.Go(func() error {
-			ready.watch(ctx, "cassandra", 10*time.Second, cs.Ping)
+			ready.watch(ctx, be.LogName, 10*time.Second, cs.Ping)
 			return nil
 		})
 		runner := replay.New(pg, cs, producer, replay.Options{RetryPrefix: l.Kafka.RetryPrefix, Tiers: tiers, Logger: log})

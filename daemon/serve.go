@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,11 +28,7 @@ import (
 	"github.com/hookd/hookd/internal/lanes"
 	"github.com/hookd/hookd/internal/metrics"
 	"github.com/hookd/hookd/internal/retry"
-	"github.com/hookd/hookd/internal/secretbox"
 	"github.com/hookd/hookd/internal/subscriptions"
-	"github.com/hookd/hookd/storage"
-	"github.com/hookd/hookd/storage/cassandra"
-	"github.com/hookd/hookd/storage/postgres"
 )
 
 // ServeOptions are the inputs of `hookd serve`.
@@ -46,6 +41,10 @@ type ServeOptions struct {
 	// Listening, when set, is called once the HTTP server listens, before
 	// the dependencies are reached (tests).
 	Listening func(addr net.Addr)
+	// Backends opens the stores; nil means PostgreSQL and Cassandra.
+	Backends *Backends
+	// Environ replaces the process environment when set (HOOKD_*).
+	Environ []string
 }
 
 func newCmdServe(ios *iostreams.IOStreams) *cobra.Command {
@@ -89,9 +88,17 @@ and exits 0.`,
 // Serve runs the configured roles until ctx ends, then shuts down
 // gracefully.
 func Serve(ctx context.Context, opts *ServeOptions) error {
-	l, err := config.Load(config.Options{File: configFile(opts.ConfigFile), Environ: os.Environ(), Flags: opts.Flags})
+	environ := opts.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	l, err := config.Load(config.Options{File: configFile(opts.ConfigFile), Environ: environ, Flags: opts.Flags})
 	if err != nil {
 		return err
+	}
+	be := opts.Backends
+	if be == nil {
+		be = ProductionBackends()
 	}
 	log := newLogger(opts.IO.ErrOut, l.Log)
 	log.Info("hookd starting", "version", buildinfo.Version, "roles", strings.Join(l.Roles, ","))
@@ -154,7 +161,7 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 	})
 	var circuit func(string) string
 	if l.HasRole(config.RoleDispatch) {
-		stop, state, err := startDispatch(gctx, g, l, kcfg, tiers, ownMax, log, met)
+		stop, state, err := startDispatch(gctx, g, be, l, kcfg, tiers, ownMax, log, met)
 		if err != nil {
 			return err
 		}
@@ -162,14 +169,14 @@ func Serve(ctx context.Context, opts *ServeOptions) error {
 		circuit = state
 	}
 	if l.HasRole(config.RoleLogWriter) {
-		stop, err := startLogWriter(gctx, g, l, kcfg, log)
+		stop, err := startLogWriter(gctx, g, be, l, kcfg, log)
 		if err != nil {
 			return err
 		}
 		closers = append(closers, stop)
 	}
 	if front != nil {
-		stop, up, err := startAPI(gctx, g, l, kcfg, tiers, ownMax, log, met, ready, circuit, front)
+		stop, up, err := startAPI(gctx, g, be, l, kcfg, tiers, ownMax, log, met, ready, circuit, front)
 		if err != nil {
 			return err
 		}
@@ -243,23 +250,12 @@ func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tier
 	return nil
 }
 
-func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger, met *metrics.Metrics) (func(), func(string) string, error) {
-	key, err := secretbox.ParseKey(l.EncryptionKey)
+func startDispatch(ctx context.Context, g *errgroup.Group, be *Backends, l *config.Loaded, kcfg kafka.Config, tiers retry.Tiers, ownMax int, log *slog.Logger, met *metrics.Metrics) (func(), func(string) string, error) {
+	store, err := be.openConfig(ctx, l)
 	if err != nil {
-		return nil, nil, &config.Error{Key: "encryption_key", Source: l.Source("encryption_key"), Msg: err.Error()}
-	}
-	box, err := secretbox.New(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := postgres.Open(ctx, l.Postgres.DSN, box)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := store.CheckEncryptionKey(ctx); err != nil {
-		store.Close()
-		if errors.Is(err, storage.ErrWrongEncryptionKey) {
-			return nil, nil, fmt.Errorf("refusing to start: %w (the secrets in PostgreSQL were encrypted with another key)", err)
+		var fe *fatalError
+		if errors.As(err, &fe) {
+			return nil, nil, fe.error
 		}
 		return nil, nil, err
 	}
@@ -323,11 +319,8 @@ func startDispatch(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcf
 	}, state, nil
 }
 
-func startLogWriter(ctx context.Context, g *errgroup.Group, l *config.Loaded, kcfg kafka.Config, log *slog.Logger) (func(), error) {
-	c := l.Cassandra
-	store, err := cassandra.NewStore(ctx, cassandra.Config{
-		Hosts: c.Hosts, Keyspace: c.Keyspace, Consistency: c.Consistency, Username: c.Username, Password: c.Password, Timeout: c.Timeout,
-	}, storage.Retention{Delivered: l.Retention.Delivered, Failed: l.Retention.Failed, DeadLetters: l.Retention.DeadLetters}, cassandra.Options{Consistency: c.Consistency})
+func startLogWriter(ctx context.Context, g *errgroup.Group, be *Backends, l *config.Loaded, kcfg kafka.Config, log *slog.Logger) (func(), error) {
+	store, err := be.Log(ctx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +336,7 @@ func startLogWriter(ctx context.Context, g *errgroup.Group, l *config.Loaded, kc
 	}
 	w := logwriter.New(store, logwriter.Options{Logger: log})
 	g.Go(func() error { return w.Run(ctx, group, l.Kafka.AttemptsTopic) })
-	log.Info("logwriter started", "topic", l.Kafka.AttemptsTopic, "keyspace", c.Keyspace)
+	log.Info("logwriter started", "topic", l.Kafka.AttemptsTopic, "store", be.LogName)
 	return func() {
 		_ = group.Close()
 		store.Close()
