@@ -232,8 +232,10 @@ func ensureTopics(ctx context.Context, kcfg kafka.Config, l *config.Loaded, tier
 	if l.HasRole(config.RoleAPI) {
 		// POST /v1/events publishes here; brokers often refuse to create
 		// topics on first use. An existing topic is left as it is.
-		specs = append(specs, kafka.TopicSpec{Name: l.Kafka.EventsTopics[0], Partitions: parts,
-			Config: map[string]string{"max.message.bytes": strconv.Itoa(l.Kafka.MaxMessageBytes + 64<<10)}})
+		specs = append(specs, kafka.TopicSpec{
+			Name: l.Kafka.EventsTopics[0], Partitions: parts,
+			Config: map[string]string{"max.message.bytes": strconv.Itoa(l.Kafka.MaxMessageBytes + 64<<10)},
+		})
 	}
 	for _, t := range tiers.Topics(l.Kafka.RetryPrefix) {
 		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: parts, Config: topicCfg})

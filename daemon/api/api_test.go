@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -75,8 +76,10 @@ func newFixture(t *testing.T) *fixture {
 	tiers, _ := retry.NewTiers(time.Second, time.Minute)
 	prefix := testenv.UniqueName(t, "t.", 80)
 	topics := k.Topics(t, 2, 2)
-	f := &fixture{t: t, ctx: ctx, pg: pg, cs: cs, kafka: k.Config(kafka.MechanismSCRAMSHA512), eventsTopic: topics[0], attempts: topics[1],
-		retryPrefix: prefix + ".retry.", tiers: tiers}
+	f := &fixture{
+		t: t, ctx: ctx, pg: pg, cs: cs, kafka: k.Config(kafka.MechanismSCRAMSHA512), eventsTopic: topics[0], attempts: topics[1],
+		retryPrefix: prefix + ".retry.", tiers: tiers,
+	}
 	if _, err := kafka.EnsureTopics(ctx, f.kafka, []kafka.TopicSpec{
 		{Name: retry.Topic(f.retryPrefix, time.Second), Partitions: 1},
 		{Name: retry.Topic(f.retryPrefix, time.Minute), Partitions: 1},
@@ -279,8 +282,8 @@ func TestEndpointsCRUD(t *testing.T) {
 	// Validation names every bad field, and writes nothing.
 	status, body, _ = f.do("POST", "/v1/endpoints", f.adminKey, `{"url":"ftp://x","event_types":["NOT VALID"],"signing_scheme":"md5","timeout":"1ms"}`)
 	wantError(t, "invalid endpoint", status, body, 400, api.CodeInvalidRequest, "url", "event_types", "signing_scheme", "timeout")
-	status, body, _ = f.do("POST", "/v1/endpoints", f.adminKey, `{"url":"https://example.com","colour":"red"}`)
-	wantError(t, "unknown field", status, body, 400, api.CodeInvalidRequest, "colour")
+	status, body, _ = f.do("POST", "/v1/endpoints", f.adminKey, `{"url":"https://example.com","color":"red"}`)
+	wantError(t, "unknown field", status, body, 400, api.CodeInvalidRequest, "color")
 	status, body, _ = f.do("POST", "/v1/endpoints", f.adminKey, `{"url":`)
 	wantError(t, "truncated JSON", status, body, 400, api.CodeInvalidRequest)
 	status, body, _ = f.do("POST", "/v1/endpoints", f.adminKey, `{"url":"https://example.com","timeout":"soon"}`)
@@ -327,12 +330,12 @@ func TestEndpointsCRUD(t *testing.T) {
 		t.Fatalf("update: %+v %v", updated, err)
 	}
 	_, err = c.UpdateEndpoint(f.ctx, id, wire.EndpointInput{Description: &desc, Version: 1})
-	if e, ok := err.(*wire.Error); !ok || e.Status != 409 {
+	if e, ok := errors.AsType[*wire.Error](err); !ok || e.Status != 409 {
 		t.Fatalf("stale version: %v", err)
 	}
 	bad := "not a url"
 	_, err = c.UpdateEndpoint(f.ctx, id, wire.EndpointInput{URL: &bad})
-	if e, ok := err.(*wire.Error); !ok || e.Status != 400 || e.Fields["url"] == "" {
+	if e, ok := errors.AsType[*wire.Error](err); !ok || e.Status != 400 || e.Fields["url"] == "" {
 		t.Fatalf("invalid update: %v", err)
 	}
 
@@ -372,7 +375,7 @@ func TestEndpointsCRUD(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.GetEndpoint(f.ctx, id)
-	if e, ok := err.(*wire.Error); !ok || e.Status != 404 || e.Code != api.CodeNotFound {
+	if e, ok := errors.AsType[*wire.Error](err); !ok || e.Status != 404 || e.Code != api.CodeNotFound {
 		t.Fatalf("get deleted: %v", err)
 	}
 	if err := c.DeleteEndpoint(f.ctx, id); err == nil {
@@ -507,9 +510,11 @@ func (f *fixture) logAttempts(eventID, ep1, ep2 string) []domain.Attempt {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	mk := func(ep, ev string, gen, n int, at time.Time, out domain.Outcome, status int) domain.Attempt {
 		del := domain.DeliveryID(ev, ep)
-		a := domain.Attempt{ID: domain.AttemptID(del, gen, n), DeliveryID: del, EventID: ev, EventType: "order.created", EndpointID: ep,
+		a := domain.Attempt{
+			ID: domain.AttemptID(del, gen, n), DeliveryID: del, EventID: ev, EventType: "order.created", EndpointID: ep,
 			Generation: gen, AttemptNumber: n, StartedAt: at, Duration: 12 * time.Millisecond, StatusCode: status, Outcome: out,
-			ResponseBody: []byte("ok")}
+			ResponseBody: []byte("ok"),
+		}
 		if out != domain.OutcomeDelivered {
 			next := at.Add(time.Minute)
 			a.NextRetryAt = &next
@@ -598,11 +603,7 @@ func TestQueries(t *testing.T) {
 }
 
 func asAPIError(err error, target **wire.Error) bool {
-	e, ok := err.(*wire.Error)
-	if ok {
-		*target = e
-	}
-	return ok
+	return errors.As(err, target)
 }
 
 // deadLetters stores n dead letters of endpoint ep (with real payloads).
@@ -786,8 +787,10 @@ func TestStream(t *testing.T) {
 			out = domain.OutcomeFailed
 		}
 		del := domain.DeliveryID(fmt.Sprintf("evt-s%d", i), ep)
-		a := domain.Attempt{ID: domain.AttemptID(del, 0, 1), DeliveryID: del, EventID: fmt.Sprintf("evt-s%d", i), EventType: "order.created",
-			EndpointID: ep, AttemptNumber: 1, StartedAt: time.Now().UTC(), Outcome: out}
+		a := domain.Attempt{
+			ID: domain.AttemptID(del, 0, 1), DeliveryID: del, EventID: fmt.Sprintf("evt-s%d", i), EventType: "order.created",
+			EndpointID: ep, AttemptNumber: 1, StartedAt: time.Now().UTC(), Outcome: out,
+		}
 		m, err := kafka.Message(f.attempts, kafka.AttemptRecord{Attempt: a})
 		if err != nil {
 			t.Fatal(err)

@@ -53,8 +53,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, next http.
 		return
 	}
 	if !key.HasScope(scope) {
-		s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: CodeForbidden,
-			Message: "the API key " + key.ID + " lacks the scope " + scope + " this route needs"})
+		s.writeError(w, r, &Error{
+			Status: http.StatusForbidden, Code: CodeForbidden,
+			Message: "the API key " + key.ID + " lacks the scope " + scope + " this route needs",
+		})
 		return
 	}
 	next(w, r.WithContext(context.WithValue(r.Context(), principalKey, &principal{key: key})))
@@ -95,9 +97,11 @@ func (s *Server) lookupKey(r *http.Request) (domain.APIKey, error) {
 		return domain.APIKey{}, unauthorized("the API key " + key.ID + " was revoked")
 	}
 	if s.keys.shouldTouch(key.ID, now) {
-		// Recorded off the request path, at most once a minute per key.
+		// Recorded off the request path, at most once a minute per key;
+		// detached from the request, which may end first.
+		rctx := context.WithoutCancel(r.Context())
 		go func(id string) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(rctx, 5*time.Second)
 			defer cancel()
 			if err := s.deps.Config.TouchAPIKey(ctx, id, now); err != nil {
 				s.log.Debug("recording API key use failed", "key_id", id, "error", err)

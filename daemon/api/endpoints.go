@@ -198,8 +198,10 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if in.Version != 0 && in.Version != e.Version {
-			return &Error{Status: http.StatusConflict, Code: CodeConflict,
-				Message: "the endpoint is at version " + itoa(e.Version) + ", not " + itoa(in.Version) + ": read it again and retry"}
+			return &Error{
+				Status: http.StatusConflict, Code: CodeConflict,
+				Message: "the endpoint is at version " + itoa(e.Version) + ", not " + itoa(in.Version) + ": read it again and retry",
+			}
 		}
 		applyInput(&e, &in)
 		e.UpdatedBy = actor(r)

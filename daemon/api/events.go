@@ -43,8 +43,10 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("invalid event: "+err.Error(), nil)
 	}
 	if len(value) > s.opts.MaxEventBytes {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
-			Message: "the encoded event is larger than kafka.max_message_bytes (" + itoa(int64(s.opts.MaxEventBytes)) + " bytes)"}
+		return &Error{
+			Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+			Message: "the encoded event is larger than kafka.max_message_bytes (" + itoa(int64(s.opts.MaxEventBytes)) + " bytes)",
+		}
 	}
 	// What the API accepts, the dispatcher must accept too: check the
 	// exact bytes with the dispatcher's own decoder.

@@ -76,7 +76,7 @@ func (s *fuzzServer) serve(t *testing.T, method, target, body string, hdr ...str
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req := httptest.NewRequest(method, "/", rd)
+	req := httptest.NewRequestWithContext(context.Background(), method, "/", rd)
 	u, err := req.URL.Parse(target)
 	if err != nil {
 		return 0, nil
@@ -128,10 +128,12 @@ func FuzzCreateEndpoint(f *testing.F) {
 			t.Fatalf("created endpoint not readable: %d %s", status, b)
 		}
 		// An accepted endpoint passes validation as stored.
-		e := domain.Endpoint{URL: created.Endpoint.URL, TenantID: created.Endpoint.TenantID, EventTypes: created.Endpoint.EventTypes,
+		e := domain.Endpoint{
+			URL: created.Endpoint.URL, TenantID: created.Endpoint.TenantID, EventTypes: created.Endpoint.EventTypes,
 			Headers: created.Endpoint.Headers, SigningScheme: created.Endpoint.SigningScheme, RetryPolicy: created.Endpoint.RetryPolicy.Domain(),
 			RateLimit: created.Endpoint.RateLimit, MaxConcurrency: created.Endpoint.MaxConcurrency, Timeout: time.Duration(created.Endpoint.Timeout),
-			SuccessStatusCodes: created.Endpoint.SuccessStatusCodes, Labels: created.Endpoint.Labels, Description: created.Endpoint.Description}
+			SuccessStatusCodes: created.Endpoint.SuccessStatusCodes, Labels: created.Endpoint.Labels, Description: created.Endpoint.Description,
+		}
 		if err := e.Validate(); err != nil {
 			t.Fatalf("accepted an invalid endpoint: %v", err)
 		}

@@ -53,8 +53,10 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k := domain.APIKey{ID: ids.New(ids.APIKey), Name: in.Name, Hash: hash, Scopes: slices.Compact(slices.Sorted(slices.Values(in.Scopes))),
-		CreatedBy: actor(r), CreatedAt: s.now().UTC()}
+	k := domain.APIKey{
+		ID: ids.New(ids.APIKey), Name: in.Name, Hash: hash, Scopes: slices.Compact(slices.Sorted(slices.Values(in.Scopes))),
+		CreatedBy: actor(r), CreatedAt: s.now().UTC(),
+	}
 	if err := s.deps.Config.CreateAPIKey(r.Context(), k); err != nil {
 		return err
 	}

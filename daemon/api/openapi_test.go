@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -71,7 +72,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	components := obj(t, doc["components"], "components")
 	schemes := obj(t, components["securitySchemes"], "components.securitySchemes")
 	bearer := obj(t, schemes["bearer"], "securitySchemes.bearer")
-	if bearer["type"] != "http" || !strings.EqualFold(bearer["scheme"].(string), "bearer") {
+	if bearer["type"] != "http" || !strings.EqualFold(fmt.Sprint(bearer["scheme"]), "bearer") {
 		t.Errorf("securitySchemes.bearer = %v, want http bearer", bearer)
 	}
 
@@ -187,7 +188,7 @@ func checkPathParams(t *testing.T, doc map[string]any, name, pattern string, ite
 				pm, _ = res.(map[string]any)
 			}
 			if pm["in"] == "path" {
-				got = append(got, pm["name"].(string))
+				got = append(got, fmt.Sprint(pm["name"]))
 				if pm["required"] != true {
 					t.Errorf("%s: path parameter %v is not required", name, pm["name"])
 				}
@@ -370,8 +371,8 @@ func checkSchemaFields(t *testing.T, name string, sch map[string]any, typ reflec
 	req, _ := sch["required"].([]any)
 	required := map[string]bool{}
 	for _, r := range req {
-		required[r.(string)] = true
-		if always, ok := fields[r.(string)]; ok && !always {
+		required[fmt.Sprint(r)] = true
+		if always, ok := fields[fmt.Sprint(r)]; ok && !always {
 			t.Errorf("schema %s: %v is required but %s omits it when empty", name, r, typ)
 		}
 	}
@@ -390,7 +391,7 @@ func checkSchemaFields(t *testing.T, name string, sch map[string]any, typ reflec
 func TestOpenAPIServed(t *testing.T) {
 	s := openapiServer(t)
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	s.Handler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/openapi.json", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /openapi.json: %d %s", rec.Code, rec.Body)
 	}

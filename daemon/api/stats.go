@@ -38,8 +38,10 @@ func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.now()
-	st := wire.EndpointStats{EndpointID: e.ID, Window: wire.Duration(window), Outcomes: map[string]int{},
-		CircuitState: "unknown", Enabled: e.Enabled, DisabledFor: e.DisabledReason}
+	st := wire.EndpointStats{
+		EndpointID: e.ID, Window: wire.Duration(window), Outcomes: map[string]int{},
+		CircuitState: "unknown", Enabled: e.Enabled, DisabledFor: e.DisabledReason,
+	}
 	if s.deps.CircuitState != nil {
 		st.CircuitState = s.deps.CircuitState(e.ID)
 	}

@@ -22,6 +22,6 @@
 //
 // Event ids are "<epoch>-<sequence>": the sequence increases with every
 // attempt published to the hub, and the epoch is random per hub, so an id
-// from another process or from before a restart is recognised as unknown
+// from another process or from before a restart is recognized as unknown
 // instead of being taken for a position in this hub's sequence.
 package stream

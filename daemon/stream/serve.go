@@ -87,7 +87,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, f Filter) {
 			s.flush()
 		}
 	}
-	replay = nil // let the ring evict them
+	clear(replay) // let the ring evict them: the loop below runs for the stream's life
 	s.flush()
 
 	idle := time.NewTimer(h.opts.Heartbeat)

@@ -365,7 +365,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 		}
 		// A closed hub refuses new streams.
 		rec := httptest.NewRecorder()
-		h.Serve(rec, httptest.NewRequest(http.MethodGet, "/", nil), Filter{})
+		h.Serve(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil), Filter{})
 		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), api.CodeUnavailable) {
 			t.Errorf("after Close: %d %s", rec.Code, rec.Body)
 		}
@@ -456,7 +456,7 @@ func TestStalledClientIsCutOff(t *testing.T) {
 func TestServeNeedsFlusher(t *testing.T) {
 	h := newHub(Options{})
 	rec := httptest.NewRecorder()
-	h.Serve(struct{ http.ResponseWriter }{rec}, httptest.NewRequest(http.MethodGet, "/", nil), Filter{})
+	h.Serve(struct{ http.ResponseWriter }{rec}, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil), Filter{})
 	if rec.Code != http.StatusInternalServerError {
 		t.Errorf("status %d", rec.Code)
 	}

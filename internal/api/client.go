@@ -215,7 +215,7 @@ func (c *Client) RotateSecret(ctx context.Context, id string, in RotateSecretReq
 	return out, err
 }
 
-// EndpointStats summarises an endpoint's attempts over window (0: the
+// EndpointStats summarizes an endpoint's attempts over window (0: the
 // server's default).
 func (c *Client) EndpointStats(ctx context.Context, id string, window time.Duration) (EndpointStats, error) {
 	v := url.Values{}

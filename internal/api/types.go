@@ -186,7 +186,7 @@ type RotateSecretResponse struct {
 	OldExpiresAt time.Time `json:"old_expires_at"`
 }
 
-// EndpointStats summarises an endpoint's recent attempts
+// EndpointStats summarizes an endpoint's recent attempts
 // (GET /v1/endpoints/{id}/stats?window=1h).
 type EndpointStats struct {
 	EndpointID string   `json:"endpoint_id"`

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Prefix starts every key, so scanners and humans can recognise one.
+// Prefix starts every key, so scanners and humans can recognize one.
 const Prefix = "hk_"
 
 const randomBytes = 32
