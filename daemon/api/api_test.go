@@ -710,6 +710,30 @@ func TestDeadLetterQueue(t *testing.T) {
 	if err != nil || len(jobs.Items) != 3 {
 		t.Fatalf("jobs: %d %v", len(jobs.Items), err)
 	}
+
+	// Cancel a running job: it stops short of the end.
+	f.deadLetters("ep_many", 3000, domain.ReasonExhausted)
+	big, err := c.StartReplay(f.ctx, wire.ReplayRequest{Filter: wire.DeadLetterFilter{EndpointID: "ep_many"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	canceled, err := c.CancelReplay(f.ctx, big.ID)
+	switch {
+	case err == nil:
+		if canceled.State != domain.ReplayCanceled || canceled.FinishedAt == nil {
+			t.Fatalf("canceled job: %+v", canceled)
+		}
+		final := f.waitJob(c, big.ID)
+		time.Sleep(500 * time.Millisecond) // a stopped runner must not write again
+		again, _ := c.GetReplay(f.ctx, big.ID)
+		if final.State != domain.ReplayCanceled || again.State != domain.ReplayCanceled || again.Replayed >= 3000 {
+			t.Fatalf("after cancel: %+v then %+v", final, again)
+		}
+	case asAPIError(err, &apiErr) && apiErr.Status == 409:
+		t.Logf("the job finished before the cancel: %v", err)
+	default:
+		t.Fatalf("cancel a running job: %v", err)
+	}
 	status, body, _ := f.do("POST", "/v1/dlq/replay", f.adminKey, `{"filter":{"reason":"bored"}}`)
 	wantError(t, "bad filter", status, body, 400, api.CodeInvalidRequest, "filter.reason")
 
@@ -728,7 +752,7 @@ func TestDeadLetterQueue(t *testing.T) {
 	if _, err := c.GetDeadLetter(f.ctx, "ep_a", dls[1].DeliveryID); !asAPIError(err, &apiErr) || apiErr.Status != 404 {
 		t.Fatalf("discarded dead letter: %v", err)
 	}
-	left, err := c.ListDeadLetters(f.ctx, wire.ListQuery{Since: since})
+	left, err := c.ListDeadLetters(f.ctx, wire.ListQuery{EndpointID: "ep_a", Since: since})
 	if err != nil || len(left.Items) != 2 {
 		t.Fatalf("left after discards: %d %v", len(left.Items), err)
 	}
