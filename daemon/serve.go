@@ -268,7 +268,10 @@ func startDispatch(ctx context.Context, g *errgroup.Group, be *Backends, l *conf
 		store.Close()
 		return nil, nil, err
 	}
-	lns, err := lanes.New(lanes.Config{MaxInFlight: l.Delivery.MaxInFlight, DefaultConcurrency: l.Delivery.MaxConcurrency, OnStateChange: met.OnStateChange})
+	lns, err := lanes.New(lanes.Config{
+		MaxInFlight: l.Delivery.MaxInFlight, DefaultConcurrency: l.Delivery.MaxConcurrency, SaturationWait: l.Delivery.SaturationWait,
+		OnStateChange: met.OnStateChange,
+	})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/internal/domain"
+	"github.com/hookd/hookd/internal/metrics"
 )
 
 // BenchmarkPipeline measures end-to-end delivery through the real Kafka
@@ -24,6 +25,7 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Run(itoa(endpoints)+"-endpoints", func(b *testing.B) {
 			const events = 2000
 			p := newPipeline(b)
+			p.metrics = metrics.New()
 			var recvs []*receiver
 			for range endpoints {
 				rc := newReceiver(b, nil)
@@ -56,6 +58,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(want*endpoints), "cpu-µs/delivery")
 			b.ReportMetric(float64(want*endpoints)/took.Seconds(), "deliveries/s")
 			b.ReportMetric(took.Seconds(), "drain-s")
+			b.ReportMetric(counterSum(b, p.metrics, "hookd_deferred_total")/float64(want*endpoints), "deferred/delivery")
 		})
 	}
 }
@@ -144,4 +147,22 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// counterSum adds up every series of a counter.
+func counterSum(b *testing.B, m *metrics.Metrics, name string) float64 {
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			sum += s.GetCounter().GetValue()
+		}
+	}
+	return sum
 }

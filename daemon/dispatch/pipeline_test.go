@@ -25,6 +25,7 @@ import (
 	"github.com/hookd/hookd/internal/events"
 	"github.com/hookd/hookd/internal/ids"
 	"github.com/hookd/hookd/internal/kafka"
+	"github.com/hookd/hookd/internal/metrics"
 	"github.com/hookd/hookd/internal/lanes"
 	"github.com/hookd/hookd/internal/retry"
 	"github.com/hookd/hookd/internal/subscriptions"
@@ -49,6 +50,8 @@ type pipeline struct {
 	extraTopics []string
 	// maxInFlight bounds the messages worked on at once (0: the default).
 	maxInFlight int
+	// metrics records the engine's counts (deferrals, retries).
+	metrics *metrics.Metrics
 }
 
 func newPipeline(t testing.TB) *pipeline {
@@ -130,7 +133,7 @@ func (p *pipeline) start(timeout time.Duration) {
 // the given ranges.
 func (p *pipeline) startAllowing(timeout time.Duration, allow []string) {
 	p.t.Helper()
-	lns, err := lanes.New(lanes.Config{})
+	lns, err := lanes.New(lanes.Config{SaturationWait: 250 * time.Millisecond})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -140,7 +143,7 @@ func (p *pipeline) startAllowing(timeout time.Duration, allow []string) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := dispatch.NewEngine(p.index, p.store, lns, client, p.store, dispatch.Options{
-		AttemptsTopic: p.attempts, RetryPrefix: p.prefix, Tiers: p.tiers, DefaultTimeout: timeout, Logger: log,
+		AttemptsTopic: p.attempts, RetryPrefix: p.prefix, Tiers: p.tiers, DefaultTimeout: timeout, Logger: log, Metrics: p.metrics,
 	})
 	dec, err := events.NewDecoder(events.Config{})
 	if err != nil {

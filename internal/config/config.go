@@ -99,6 +99,7 @@ type Delivery struct {
 	Timeout        time.Duration `yaml:"timeout" help:"default total timeout of one attempt"`
 	MaxInFlight    int           `yaml:"max_in_flight" help:"most deliveries in flight in this process"`
 	MaxConcurrency int           `yaml:"max_concurrency" help:"default most in-flight deliveries per endpoint"`
+	SaturationWait time.Duration `yaml:"saturation_wait" help:"how long a delivery may wait for a busy endpoint's slot before moving to a retry tier"`
 	AllowCIDRs     []string      `yaml:"allow_cidrs" help:"private address ranges deliveries may reach (default: none)"`
 	ResponseBytes  int           `yaml:"response_bytes" help:"bytes of each response body kept in the log"`
 }
@@ -130,7 +131,7 @@ func Defaults() Config {
 			RetryPrefix: "hookd.retry.", MaxMessageBytes: 1 << 20, OwnPartitions: 6,
 		},
 		Delivery: Delivery{
-			Timeout: 15 * time.Second, MaxInFlight: 2000, MaxConcurrency: 16, ResponseBytes: 4096,
+			Timeout: 15 * time.Second, MaxInFlight: 2000, MaxConcurrency: 16, SaturationWait: 250 * time.Millisecond, ResponseBytes: 4096,
 		},
 		Retention: Retention{
 			Delivered: 7 * 24 * time.Hour, Failed: 30 * 24 * time.Hour, DeadLetters: 30 * 24 * time.Hour,

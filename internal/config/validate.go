@@ -110,6 +110,9 @@ func (l *Loaded) validate() error {
 	if c.Delivery.MaxConcurrency < 1 || c.Delivery.MaxConcurrency > 1000 {
 		return bad("delivery.max_concurrency", "must be between 1 and 1000")
 	}
+	if c.Delivery.SaturationWait < 0 || c.Delivery.SaturationWait > 10*time.Second {
+		return bad("delivery.saturation_wait", "must be between 0s and 10s")
+	}
 	for _, cidr := range c.Delivery.AllowCIDRs {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			return bad("delivery.allow_cidrs", "%q is not a CIDR (e.g. 10.0.0.0/8)", cidr)

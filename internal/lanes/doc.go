@@ -29,8 +29,10 @@
 // without making progress. So Acquire waits for a global slot, as long as
 // ctx allows, which slows consumption: backpressure as it should be. The
 // per-endpoint checks run before the global wait, so a delivery for a
-// saturated, rate-limited or circuit-open endpoint is still refused at once
-// and never queues for a global slot. Set Config.NoGlobalWait to refuse
+// saturated, rate-limited or circuit-open endpoint is still refused (after
+// at most Config.SaturationWait for a saturated one, and only four times
+// as many callers wait as the endpoint's concurrency) and never queues for a
+// global slot. Set Config.NoGlobalWait to refuse
 // with ReasonGlobalLimit instead (for callers that must not block at all);
 // pass a ctx with a deadline to bound the wait.
 //

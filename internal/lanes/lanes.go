@@ -109,6 +109,14 @@ type Config struct {
 	// NoGlobalWait makes Acquire refuse with ReasonGlobalLimit, instead of
 	// waiting, when MaxInFlight deliveries are in flight.
 	NoGlobalWait bool
+	// SaturationWait is how long Acquire may wait for a slot of an
+	// endpoint at its concurrency bound (with a closed breaker) before
+	// refusing with ReasonSaturated. 0 (the default) never waits. A short
+	// wait absorbs bursts, which would otherwise each cost a round trip
+	// through a retry tier; it cannot hold up other endpoints for long,
+	// because at most four times as many callers as the endpoint's
+	// concurrency wait, for at most this long.
+	SaturationWait time.Duration
 	// IdleTTL is how long an endpoint's lane is kept after its last use
 	// (default DefaultIdleTTL).
 	IdleTTL time.Duration
@@ -159,6 +167,7 @@ type Lanes struct {
 	minRequests    uint32
 	failureRate    float64
 	maxRateWait    time.Duration
+	saturationWait int64
 	// Durations in nanoseconds, the unit of the lanes' timestamps.
 	bucketWidth, window   int64
 	coolDown, maxCoolDown int64
@@ -193,6 +202,27 @@ type lane struct {
 	bucket     tokenBucket
 	window     window
 	id         string
+	// waiters wait for a slot of this saturated lane, oldest first; a
+	// Release wakes the oldest. Allocated on first use: most lanes never
+	// saturate, and a lane's size is per endpoint.
+	waiters *waitQueue
+}
+
+type waitQueue struct{ list []*slotWaiter }
+
+func (ln *lane) waiting() int {
+	if ln.waiters == nil {
+		return 0
+	}
+	return len(ln.waiters.list)
+}
+
+// slotWaiter is a caller of Acquire waiting for a slot of a saturated
+// lane (Config.SaturationWait).
+type slotWaiter struct {
+	ctx  context.Context
+	wake context.CancelFunc
+	ln   *lane
 }
 
 // New returns Lanes configured by cfg, or an error if a field is out of
@@ -214,6 +244,7 @@ func New(cfg Config) (*Lanes, error) {
 		minRequests:    uint32(min(b.MinRequests, math.MaxUint32)),
 		failureRate:    b.FailureRate,
 		maxRateWait:    cfg.MaxRateWait,
+		saturationWait: int64(cfg.SaturationWait),
 		bucketWidth:    int64(b.Window) / windowSlots,
 		window:         int64(b.Window),
 		coolDown:       int64(b.CoolDown),
@@ -244,6 +275,9 @@ func (c *Config) normalize() error {
 	}
 	if c.MaxRateWait < 0 {
 		bad("MaxRateWait %v is negative", c.MaxRateWait)
+	}
+	if c.SaturationWait < 0 || c.SaturationWait > time.Minute {
+		bad("SaturationWait %v is not between 0 and 1m", c.SaturationWait)
 	}
 	if c.IdleTTL < 0 || c.IdleTTL > maxIdleTTL {
 		bad("IdleTTL %v is not between 0 and %v", c.IdleTTL, maxIdleTTL)
@@ -326,14 +360,57 @@ type change struct {
 // Acquire asks whether a delivery to endpointID may go now, under the
 // endpoint's current limits. When admitted, the caller delivers and then
 // releases the permit with the outcome. When refused, it moves the
-// delivery to a retry tier: Acquire never waits on account of the
-// endpoint, beyond Config.MaxRateWait for a rate token.
+// delivery to a retry tier: Acquire waits on account of the endpoint only
+// up to Config.MaxRateWait for a rate token and Config.SaturationWait for
+// a slot of a saturated endpoint whose breaker is closed.
 //
 // It waits, as long as ctx allows, for a global slot when the process is
 // at Config.MaxInFlight (unless Config.NoGlobalWait), after all of the
 // endpoint's own checks have passed: see the package documentation.
 func (l *Lanes) Acquire(ctx context.Context, endpointID string, lim Limits) (Permit, Decision) {
 	lim = normalizeLimits(lim)
+	// deadline ends the wait for a saturated lane's slot: 0 before any
+	// wait, -1 once waiting is over (one last try, then refuse).
+	var deadline int64
+	for {
+		p, d, w := l.tryAcquire(ctx, endpointID, lim, &deadline)
+		if w == nil {
+			return p, d
+		}
+		err := l.clock.Sleep(w.ctx, time.Duration(deadline-l.now()))
+		w.wake()
+		if ctx.Err() != nil {
+			l.leave(w)
+			return Permit{}, Decision{Reason: ReasonCanceled}
+		}
+		if err == nil {
+			// Timed out rather than woken: one last try.
+			l.leave(w)
+			deadline = -1
+		}
+	}
+}
+
+// leave drops w from its lane's waiters, if it is still there (a
+// timed-out or canceled waiter that no Release woke).
+func (l *Lanes) leave(w *slotWaiter) {
+	ln := w.ln
+	ln.mu.Lock()
+	if q := ln.waiters; q != nil {
+		for i, x := range q.list {
+			if x == w {
+				q.list = append(q.list[:i], q.list[i+1:]...)
+				break
+			}
+		}
+	}
+	ln.mu.Unlock()
+}
+
+// tryAcquire is one attempt of Acquire. When the lane is saturated and the
+// caller may wait, it registers a waiter and returns it (with the lane
+// unlocked); the caller sleeps until woken or the deadline, then tries again.
+func (l *Lanes) tryAcquire(ctx context.Context, endpointID string, lim Limits, deadline *int64) (Permit, Decision, *slotWaiter) {
 	now := l.now()
 	sh := l.tab.shardFor(endpointID)
 	l.maybeSweep(sh, now)
@@ -346,6 +423,11 @@ func (l *Lanes) Acquire(ctx context.Context, endpointID string, lim Limits) (Per
 	if d.Admitted() {
 		switch wait := ln.bucket.wait(now); {
 		case ln.inFlight >= ln.maxConc:
+			if w := l.waitForSlot(ctx, ln, probe, now, deadline); w != nil {
+				ln.mu.Unlock()
+				l.notify(ln, &ch)
+				return Permit{}, Decision{}, w
+			}
 			d = Decision{Reason: ReasonSaturated}
 		case wait > l.maxRateWait:
 			d = Decision{Reason: ReasonRateLimited, RetryAfter: wait}
@@ -359,9 +441,10 @@ func (l *Lanes) Acquire(ctx context.Context, endpointID string, lim Limits) (Per
 			ln.mu.Unlock()
 			l.notify(ln, &ch)
 			if wait > 0 {
-				return l.sleepForToken(ctx, p, wait)
+				p, d := l.sleepForToken(ctx, p, wait)
+				return p, d, nil
 			}
-			return p, Decision{}
+			return p, Decision{}, nil
 		case l.noGlobalWait:
 			d = Decision{Reason: ReasonGlobalLimit}
 		default:
@@ -374,12 +457,37 @@ func (l *Lanes) Acquire(ctx context.Context, endpointID string, lim Limits) (Per
 			p := Permit{l: l, ln: ln, gen: ln.gen, probe: probe}
 			ln.mu.Unlock()
 			l.notify(ln, &ch)
-			return l.acquireSlow(ctx, p)
+			p, d := l.acquireSlow(ctx, p)
+			return p, d, nil
 		}
 	}
 	ln.mu.Unlock()
 	l.notify(ln, &ch)
-	return Permit{}, d
+	return Permit{}, d, nil
+}
+
+// waitForSlot registers a waiter for a saturated lane (locked), if the
+// caller may wait: waiting is configured, the breaker is closed, fewer
+// callers than four times the lane's bound already wait (enough to ride
+// out a burst; a slow endpoint's waiters still give up after
+// SaturationWait), and the wait has not ended.
+func (l *Lanes) waitForSlot(ctx context.Context, ln *lane, probe bool, now int64, deadline *int64) *slotWaiter {
+	if l.saturationWait == 0 || probe || ln.state != StateClosed || *deadline < 0 || int32(ln.waiting()) >= 4*ln.maxConc {
+		return nil
+	}
+	if *deadline == 0 {
+		*deadline = now + l.saturationWait
+	}
+	if now >= *deadline {
+		return nil
+	}
+	wctx, wake := context.WithCancel(ctx)
+	w := &slotWaiter{ctx: wctx, wake: wake, ln: ln}
+	if ln.waiters == nil {
+		ln.waiters = &waitQueue{}
+	}
+	ln.waiters.list = append(ln.waiters.list, w)
+	return w
 }
 
 // acquireSlow waits for a global slot for a permit that already holds its
@@ -474,8 +582,17 @@ func (p Permit) Release(r Result) {
 			l.record(ln, now, r, &ch)
 		}
 	}
+	var next *slotWaiter
+	if q := ln.waiters; q != nil && len(q.list) > 0 {
+		next = q.list[0]
+		q.list[0] = nil
+		q.list = q.list[1:]
+	}
 	ln.mu.Unlock()
 	l.global.release()
+	if next != nil {
+		next.wake()
+	}
 	l.notify(ln, &ch)
 }
 
@@ -655,7 +772,7 @@ func (l *Lanes) maybeSweep(sh *shard, now int64) {
 // closed breaker (or an open one long past its cool-down). The lane is
 // locked.
 func (l *Lanes) evictable(ln *lane, now int64) bool {
-	if ln.inFlight > 0 {
+	if ln.inFlight > 0 || ln.waiting() > 0 {
 		return false
 	}
 	idle := now - ln.lastActive
