@@ -91,7 +91,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, be *Backends, l *config.Lo
 		return nil, nil, kafka.Explain(kcfg, err)
 	}
 	apiUp := make(chan struct{})
-	hub := stream.NewHub(stream.Options{Logger: log, Metrics: met})
+	hub := stream.NewHub(stream.Options{Logger: log, Metrics: met, IdleKeep: 2 * time.Minute})
 	g.Go(func() error {
 		// Shutdown waits for running requests: end the streams with it.
 		<-ctx.Done()

@@ -189,6 +189,10 @@ func consumePartition(ctx context.Context, pc sarama.PartitionConsumer, hub *Hub
 }
 
 func publishRecord(m *sarama.ConsumerMessage, hub *Hub, log *slog.Logger) {
+	if !hub.followed() {
+		hub.skipped.Add(1)
+		return
+	}
 	rec, err := kafka.DecodeAttemptsRecord(m.Value)
 	if err != nil {
 		hub.skipped.Add(1)

@@ -51,6 +51,12 @@ type Options struct {
 	// Memory: History times the size of an encoded attempt, which the
 	// dispatcher caps through its response body preview (4 KiB).
 	History int
+	// IdleKeep, when above 0, lets Feed skip decoding attempts while no
+	// client has been connected for this long: a process nobody follows
+	// spends nothing per delivery on the stream. A client connecting after
+	// such a pause gets live attempts only (resuming an older id says the
+	// attempts are no longer kept). 0 always decodes.
+	IdleKeep time.Duration
 	// ClientBuffer is how many attempts may wait for one client (default
 	// 1024). A client whose queue is full is dropped, so that it cannot
 	// slow Publish or the other clients.
@@ -81,6 +87,10 @@ type Hub struct {
 	clients []*client
 
 	published, dropped, skipped atomic.Uint64
+	// active and lastClient let Feed tell, without the lock, whether
+	// anyone follows the stream (Options.IdleKeep).
+	active     atomic.Int32
+	lastClient atomic.Int64 // unix nanoseconds
 	// noDeadline makes Serve warn only once that the ResponseWriter cannot
 	// extend its write deadline.
 	noDeadline sync.Once
@@ -196,6 +206,18 @@ func (h *Hub) removeAt(i int) {
 	h.clients[i] = h.clients[last]
 	h.clients[last] = nil
 	h.clients = h.clients[:last]
+	h.active.Store(int32(len(h.clients)))
+	h.lastClient.Store(time.Now().UnixNano())
+}
+
+// followed reports whether attempts are worth decoding: a client is
+// connected, or was within Options.IdleKeep (or IdleKeep is 0).
+func (h *Hub) followed() bool {
+	if h.opts.IdleKeep <= 0 || h.active.Load() > 0 {
+		return true
+	}
+	last := h.lastClient.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < h.opts.IdleKeep
 }
 
 // Clients returns the number of connected clients.
@@ -260,6 +282,8 @@ func (h *Hub) subscribe(c *client, lastID string) (replay []*entry, state resume
 		return nil, resumeNone, false
 	}
 	h.clients = append(h.clients, c)
+	h.active.Store(int32(len(h.clients)))
+	h.lastClient.Store(time.Now().UnixNano())
 	if lastID == "" {
 		return nil, resumeNone, true
 	}

@@ -464,3 +464,26 @@ func TestServeNeedsFlusher(t *testing.T) {
 		t.Error("client left registered")
 	}
 }
+
+// With IdleKeep, attempts are not decoded while nobody follows the
+// stream, and are again once a client connects.
+func TestFeedSkipsWhileUnfollowed(t *testing.T) {
+	h := NewHub(Options{IdleKeep: time.Hour})
+	if h.followed() {
+		t.Fatal("followed before any client")
+	}
+	c := &client{filter: Filter{}.normalized(), ch: make(chan *entry, 1), dropped: make(chan struct{})}
+	if _, _, ok := h.subscribe(c, ""); !ok {
+		t.Fatal("subscribe refused")
+	}
+	if !h.followed() {
+		t.Fatal("not followed with a client")
+	}
+	h.unsubscribe(c)
+	if !h.followed() {
+		t.Fatal("not followed right after the client left")
+	}
+	if !NewHub(Options{}).followed() {
+		t.Fatal("IdleKeep 0 must always decode")
+	}
+}
