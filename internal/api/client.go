@@ -401,8 +401,19 @@ type StreamMessage struct {
 // when the server dropped it). lastEventID resumes after that event.
 // connected, when set, is called once the server has accepted the stream.
 func (c *Client) Stream(ctx context.Context, q ListQuery, lastEventID string, connected func(), fn func(StreamMessage) error) error {
+	return c.StreamEndpoints(ctx, q, nil, lastEventID, connected, fn)
+}
+
+// StreamEndpoints is Stream with more endpoints: the stream selects the
+// attempts of q.EndpointID and of each of endpointIDs (ListQuery names one
+// endpoint; the stream takes several).
+func (c *Client) StreamEndpoints(ctx context.Context, q ListQuery, endpointIDs []string, lastEventID string, connected func(), fn func(StreamMessage) error) error {
 	q.Limit, q.Cursor = 0, ""
-	req, err := c.newRequest(ctx, http.MethodGet, "/v1/stream", q.Values(), nil)
+	v := q.Values()
+	for _, id := range endpointIDs {
+		v.Add(ParamEndpoint, id)
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/stream", v, nil)
 	if err != nil {
 		return err
 	}
