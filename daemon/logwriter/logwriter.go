@@ -28,8 +28,12 @@ type logStore interface {
 type Options struct {
 	// BatchSize is the most records written in one go (default 500).
 	BatchSize int
-	// Linger is how long a batch may wait to fill (default 20 ms): the
-	// trade between write efficiency and how fresh the log is.
+	// Linger is how long a batch may wait to fill (default 250 ms): the
+	// trade between write efficiency and how fresh the log is. Each
+	// partition batches on its own, so at moderate rates a short linger
+	// writes one record at a time and the Cassandra writes of the four
+	// tables of an attempt cannot share batches; the live view of
+	// attempts comes from Kafka (the stream), not from the log.
 	Linger time.Duration
 	Logger *slog.Logger
 }
@@ -46,7 +50,7 @@ func New(store logStore, opts Options) *Writer {
 		opts.BatchSize = 500
 	}
 	if opts.Linger <= 0 {
-		opts.Linger = 20 * time.Millisecond
+		opts.Linger = 250 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -30,6 +30,7 @@ type HTTP struct {
 	Addr            string        `yaml:"addr" help:"address the API listens on"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes" help:"largest request body accepted"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"how long in-flight requests get to finish on shutdown"`
+	PprofAddr       string        `yaml:"pprof_addr" help:"address of a separate listener for Go profiles at /debug/pprof/ (empty: none); keep it private"`
 }
 
 // Log configures the daemon's logs.
