@@ -11,13 +11,17 @@ DATE            ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS         := -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).Date=$(DATE)
 GOTESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test test-unit services-up services-down services-status fmt fmt-check lint vet tidy-check clean
+.PHONY: all build dev test test-unit services-up services-down services-status fmt fmt-check lint vet tidy-check clean
 
 all: build
 
 ## build: compile hookd and hookctl into bin/ with version information
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/hookd ./cmd/hookctl
+
+## dev: run hookd dev: all of hookd in one process, no services (DEV_FLAGS="--port 8081" passes flags)
+dev:
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/hookd dev $(DEV_FLAGS)
 
 ## test: start the services, then run every test against them
 test: services-up
@@ -55,6 +59,15 @@ vet:
 ## lint: golangci-lint (pinned; built by the Go toolchain on first use)
 lint: fmt-check vet
 	$(GO) run $(GOLANGCI_LINT) run ./...
+
+## bench: end-to-end benchmarks on the services (SCENARIO=S1..S5|ALL, BENCHFLAGS="-s4-events 1000000"); tables on stdout, JSON in bench/results/
+.PHONY: bench
+SCENARIO        ?= ALL
+BENCHFLAGS      ?=
+bench: services-up
+	@set -e; eval "$$(scripts/testenv env)"; mkdir -p .cache/bench; \
+	$(GO) build -o .cache/bench/hookd ./cmd/hookd; $(GO) build -o .cache/bench/bench ./bench; \
+	.cache/bench/bench run -scenario $(SCENARIO) -hookd .cache/bench/hookd $(BENCHFLAGS)
 
 ## clean: remove build output (not the service caches)
 clean:

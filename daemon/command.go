@@ -32,6 +32,7 @@ and records every attempt in Cassandra.`,
 	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
 	cmd.AddCommand(
 		newCmdConfig(ios),
+		newCmdDev(ios),
 		newCmdKeys(ios),
 		newCmdMigrate(ios, nil),
 		newCmdServe(ios),
