@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -60,6 +62,13 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 
 	// A retried request (same Idempotency-Key, or same event id) within
 	// the window publishes nothing and answers with the first event id.
+	// The key is first claimed as pending, for a short time, and confirmed
+	// for the whole window only once Kafka has the event: a process that
+	// dies between the claim and the publish must not leave a key that
+	// answers "duplicate" for an event never published. A retry that finds
+	// the key pending is told to come back; once the pending claim expires
+	// a retry publishes (at least once: a publish that succeeded just
+	// before a crash may then be published twice).
 	claimKey := ""
 	switch {
 	case idemKey != "":
@@ -68,12 +77,18 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 		claimKey = claimKeyOf("e:", ev.ID)
 	}
 	now := s.now().UTC()
+	pending := pendingPrefix + ev.ID
 	if claimKey != "" {
-		first, claimed, err := s.deps.Config.ClaimEventKey(r.Context(), claimKey, ev.ID, now, now.Add(wire.IdempotencyWindow))
+		first, claimed, err := s.deps.Config.ClaimEventKey(r.Context(), claimKey, pending, now, now.Add(pendingClaim))
 		if err != nil {
 			return err
 		}
 		if !claimed {
+			if strings.HasPrefix(first, pendingPrefix) {
+				w.Header().Set("Retry-After", "1")
+				return &Error{Status: http.StatusConflict, Code: CodeConflict,
+					Message: "a request with this idempotency key (or event id) is being published; retry in a moment"}
+			}
 			writeJSON(w, http.StatusAccepted, wire.PublishEventResponse{ID: first, Duplicate: true})
 			return nil
 		}
@@ -82,16 +97,14 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 		Topic: s.opts.EventsTopic, Key: sarama.StringEncoder(ev.ID), Value: sarama.ByteEncoder(value),
 		Headers: []sarama.RecordHeader{{Key: []byte("content-type"), Value: []byte("application/json")}},
 	}
-	if err := s.deps.Publisher.Produce(r.Context(), []*sarama.ProducerMessage{msg}); err != nil {
-		if claimKey != "" {
-			// Let the client's retry publish: release the claim, with a
-			// context of its own since the request's may have ended.
-			ctx, cancel := contextWithTimeout(5 * time.Second)
-			defer cancel()
-			if rerr := s.deps.Config.ReleaseEventKey(ctx, claimKey, ev.ID); rerr != nil {
-				s.log.Error("releasing an idempotency key after a failed publish", "key", claimKey, "error", rerr)
-			}
-		}
+	err = s.deps.Publisher.Produce(r.Context(), []*sarama.ProducerMessage{msg})
+	if claimKey != "" {
+		// With a context of its own: the request's may have ended.
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		s.settleClaim(ctx, claimKey, pending, ev.ID, err == nil)
+	}
+	if err != nil {
 		if r.Context().Err() != nil {
 			return r.Context().Err()
 		}
@@ -138,6 +151,30 @@ func (s *Server) eventOf(in *wire.PublishEventRequest) (domain.Event, error) {
 		return ev, badRequest("invalid event", fields)
 	}
 	return ev, nil
+}
+
+// pendingPrefix marks a claim whose publish is under way; pendingClaim is
+// how long it holds the key before a retry may take over.
+const (
+	pendingPrefix = "pending:"
+	pendingClaim  = 30 * time.Second
+)
+
+// settleClaim turns a pending claim into the claim of the published event
+// for the idempotency window, or drops it when the publish failed so that
+// a retry publishes.
+func (s *Server) settleClaim(ctx context.Context, key, pending, eventID string, published bool) {
+	if err := s.deps.Config.ReleaseEventKey(ctx, key, pending); err != nil {
+		s.log.Error("settling an idempotency key", "error", err)
+		return
+	}
+	if !published {
+		return
+	}
+	now := s.now().UTC()
+	if _, _, err := s.deps.Config.ClaimEventKey(ctx, key, eventID, now, now.Add(wire.IdempotencyWindow)); err != nil {
+		s.log.Error("confirming an idempotency key", "error", err)
+	}
 }
 
 // claimKeyOf hashes a client's key, so that stored keys have one short
