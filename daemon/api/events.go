@@ -86,8 +86,10 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 		if !claimed {
 			if strings.HasPrefix(first, pendingPrefix) {
 				w.Header().Set("Retry-After", "1")
-				return &Error{Status: http.StatusConflict, Code: CodeConflict,
-					Message: "a request with this idempotency key (or event id) is being published; retry in a moment"}
+				return &Error{
+					Status: http.StatusConflict, Code: CodeConflict,
+					Message: "a request with this idempotency key (or event id) is being published; retry in a moment",
+				}
 			}
 			writeJSON(w, http.StatusAccepted, wire.PublishEventResponse{ID: first, Duplicate: true})
 			return nil
