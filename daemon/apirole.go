@@ -85,6 +85,10 @@ func startAPI(ctx context.Context, g *errgroup.Group, be *Backends, l *config.Lo
 		return nil, nil, err
 	}
 	sc.Consumer.Fetch.Max = int32(ownMax)
+	// As for the dispatcher: batch fetches, at most 100 ms late for a
+	// human watching the stream.
+	sc.Consumer.Fetch.Min = fetchMinBytes
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	consumer, err := sarama.NewConsumer(kcfg.Brokers, sc)
 	if err != nil {
 		_ = producer.Close()
