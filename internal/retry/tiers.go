@@ -49,8 +49,13 @@ type Tiers struct {
 	ds []time.Duration // ascending, unique; empty means the default
 }
 
+// The 15s and 30s tiers keep a wait of under a minute (a breaker's first
+// cool-downs, short retry schedules) from taking a dozen hops through the
+// 5s tier, each a consume and a produce.
 var defaultTiers = []time.Duration{
 	5 * time.Second,
+	15 * time.Second,
+	30 * time.Second,
 	time.Minute,
 	5 * time.Minute,
 	30 * time.Minute,
@@ -66,7 +71,7 @@ const (
 	MaxTiers = 32
 )
 
-// DefaultTiers returns 5s, 1m, 5m, 30m, 2h and 10h.
+// DefaultTiers returns 5s, 15s, 30s, 1m, 5m, 30m, 2h and 10h.
 func DefaultTiers() Tiers {
 	return Tiers{ds: defaultTiers}
 }

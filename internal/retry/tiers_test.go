@@ -16,7 +16,10 @@ func TestPickTier(t *testing.T) {
 		{time.Millisecond, 5 * time.Second},
 		{4999 * time.Millisecond, 5 * time.Second},
 		{5 * time.Second, 5 * time.Second},
-		{59 * time.Second, 5 * time.Second},
+		{14 * time.Second, 5 * time.Second},
+		{15 * time.Second, 15 * time.Second},
+		{29 * time.Second, 15 * time.Second},
+		{59 * time.Second, 30 * time.Second},
 		{time.Minute, time.Minute},
 		{4*time.Minute + 59*time.Second, time.Minute},
 		{5 * time.Minute, 5 * time.Minute},
@@ -187,7 +190,7 @@ func TestTierNamesAndTopics(t *testing.T) {
 			t.Errorf("ParseTierName(%q) = %v, want an error", s, d)
 		}
 	}
-	want := []string{"hookd.retry.5s", "hookd.retry.1m", "hookd.retry.5m", "hookd.retry.30m", "hookd.retry.2h", "hookd.retry.10h"}
+	want := []string{"hookd.retry.5s", "hookd.retry.15s", "hookd.retry.30s", "hookd.retry.1m", "hookd.retry.5m", "hookd.retry.30m", "hookd.retry.2h", "hookd.retry.10h"}
 	if got := DefaultTiers().Topics("hookd.retry."); !slices.Equal(got, want) {
 		t.Fatalf("Topics = %v", got)
 	}
