@@ -319,14 +319,23 @@ func startDispatch(ctx context.Context, g *errgroup.Group, be *Backends, l *conf
 	if err != nil {
 		return nil, nil, kafka.Explain(kcfg, err)
 	}
-	g.Go(func() error { return d.Run(ctx, group, producer) })
-	log.Info("dispatch started", "topics", strings.Join(d.Topics(), ","), "group", l.Kafka.ConsumerGroup)
+	// The retry tiers have a group (and connections) of their own, so
+	// their held partitions and churn never delay fetching events.
+	retryGroup, err := sarama.NewConsumerGroup(kcfg.Brokers, l.Kafka.ConsumerGroup+retryGroupSuffix, sc)
+	if err != nil {
+		_ = group.Close()
+		return nil, nil, kafka.Explain(kcfg, err)
+	}
+	g.Go(func() error { return d.RunGroups(ctx, group, retryGroup, producer) })
+	log.Info("dispatch started", "topics", strings.Join(d.Topics(), ","), "group", l.Kafka.ConsumerGroup,
+		"retry_group", l.Kafka.ConsumerGroup+retryGroupSuffix)
 	state := func(id string) string {
 		st, _, _ := lns.State(id)
 		return st.String()
 	}
 	return func() {
 		_ = group.Close()
+		_ = retryGroup.Close()
 		_ = producer.Close()
 		client.Close()
 		store.Close()
@@ -356,6 +365,10 @@ func startLogWriter(ctx context.Context, g *errgroup.Group, be *Backends, l *con
 		store.Close()
 	}, nil
 }
+
+// retryGroupSuffix names the consumer group of the retry tiers after the
+// events' group.
+const retryGroupSuffix = "-retry"
 
 // Fetch batching of the dispatcher's and the log writer's consumers.
 var (

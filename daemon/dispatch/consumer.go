@@ -38,6 +38,15 @@ type claims struct {
 	log  *slog.Logger
 	// lag, when set, is told each partition's lag as messages are read.
 	lag func(topic string, partition int32, lag int64)
+	// pauser, when set, stops and restarts fetching of partitions (the
+	// consumer group) while a held message waits.
+	pauser pauser
+}
+
+// pauser pauses and resumes fetching partitions (sarama.ConsumerGroup).
+type pauser interface {
+	Pause(partitions map[string][]int32)
+	Resume(partitions map[string][]int32)
 }
 
 var _ sarama.ConsumerGroupHandler = (*claims)(nil)
@@ -70,11 +79,19 @@ func (c *claims) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Con
 		}
 		if c.notBefore != nil {
 			if wait := time.Until(c.notBefore(msg)); wait > 0 {
+				// Stop fetching the partition while its head waits. A
+				// partition whose messages nobody reads fills its channel,
+				// and then every fetch of the broker it shares waits
+				// Consumer.MaxProcessingTime for it: the retry tiers would
+				// add that to the latency of every event.
+				c.setPaused(msg.Topic, msg.Partition, true)
 				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
+					c.setPaused(msg.Topic, msg.Partition, false)
 				case <-stop:
 					t.Stop()
+					c.setPaused(msg.Topic, msg.Partition, false)
 					return nil
 				}
 			}
@@ -109,6 +126,20 @@ func (c *claims) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Con
 
 // durable produces msgs, retrying while the brokers are unavailable, until
 // the work context ends.
+// setPaused pauses or resumes fetching one partition, when the claims
+// know how (the consumer group).
+func (c *claims) setPaused(topic string, partition int32, paused bool) {
+	if c.pauser == nil {
+		return
+	}
+	m := map[string][]int32{topic: {partition}}
+	if paused {
+		c.pauser.Pause(m)
+	} else {
+		c.pauser.Resume(m)
+	}
+}
+
 func (c *claims) durable(msgs []*sarama.ProducerMessage) error {
 	if len(msgs) == 0 {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hookd/hookd/internal/domain"
 	"github.com/hookd/hookd/internal/events"
@@ -71,16 +72,29 @@ func (d *Dispatcher) Topics() []string {
 // DrainTimeout to finish, and what is left is moved to the retry tiers and
 // committed.
 func (d *Dispatcher) Run(ctx context.Context, group sarama.ConsumerGroup, p producer) error {
+	return d.RunGroups(ctx, group, nil, p)
+}
+
+// RunGroups is Run with the retry tiers consumed by a group of their own
+// (retries; nil: events' group takes them too). A group is one sarama
+// client, whose fetches serve all its partitions together; tier partitions
+// hold their messages until due and carry the churn of deferred work, and
+// in a group of their own they can never delay a fetch of the events.
+func (d *Dispatcher) RunGroups(ctx context.Context, events, retries sarama.ConsumerGroup, p producer) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	h := &claims{
-		handle:    d.handlerFor,
-		notBefore: d.notBefore,
-		produce:   p,
-		slots:     make(chan struct{}, d.opts.MaxInFlight),
-		work:      work,
-		log:       d.opts.Logger,
-		lag:       d.engine.opts.Metrics.ConsumerLag,
+	slots := make(chan struct{}, d.opts.MaxInFlight)
+	newClaims := func(g sarama.ConsumerGroup) *claims {
+		return &claims{
+			handle:    d.handlerFor,
+			notBefore: d.notBefore,
+			produce:   p,
+			slots:     slots,
+			work:      work,
+			log:       d.opts.Logger,
+			lag:       d.engine.opts.Metrics.ConsumerLag,
+			pauser:    g,
+		}
 	}
 	stopDrain := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(d.opts.DrainTimeout)
@@ -93,7 +107,17 @@ func (d *Dispatcher) Run(ctx context.Context, group sarama.ConsumerGroup, p prod
 	})
 	defer stopDrain()
 
-	return kafka.Consume(ctx, group, d.Topics(), h, d.opts.Logger)
+	if retries == nil {
+		return kafka.Consume(ctx, events, d.Topics(), newClaims(events), d.opts.Logger)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return kafka.Consume(gctx, events, d.opts.EventsTopics, newClaims(events), d.opts.Logger)
+	})
+	g.Go(func() error {
+		return kafka.Consume(gctx, retries, d.engine.opts.Tiers.Topics(d.engine.opts.RetryPrefix), newClaims(retries), d.opts.Logger)
+	})
+	return g.Wait()
 }
 
 func (d *Dispatcher) handlerFor(topic string) handleFunc {
