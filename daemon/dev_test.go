@@ -320,8 +320,10 @@ func TestDevKafkaSASL(t *testing.T) {
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Dev(ctx, &DevOptions{IO: ios, DataDir: t.TempDir(), KafkaSASL: "dev:s3cret", Environ: []string{},
-			Ready: func(apiURL, kafkaAddr string) { ready <- [2]string{apiURL, kafkaAddr} }})
+		done <- Dev(ctx, &DevOptions{
+			IO: ios, DataDir: t.TempDir(), KafkaSASL: "dev:s3cret", Environ: []string{},
+			Ready: func(apiURL, kafkaAddr string) { ready <- [2]string{apiURL, kafkaAddr} },
+		})
 	}()
 	var addrs [2]string
 	select {
