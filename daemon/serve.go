@@ -373,7 +373,7 @@ const retryGroupSuffix = "-retry"
 // Fetch batching of the dispatcher's and the log writer's consumers.
 var (
 	fetchMinBytes int32 = 16 << 10
-	fetchMaxWait        = 20 * time.Millisecond
+	fetchMaxWait        = 10 * time.Millisecond
 )
 
 func consumerConfig(kcfg kafka.Config, l *config.Loaded) (*sarama.Config, error) {
