@@ -112,13 +112,18 @@ func startHookd(t *testing.T) (string, string) {
 	ready := make(chan net.Addr, 1)
 	served := make(chan error, 1)
 	go func() {
-		served <- daemon.Serve(ctx, &daemon.ServeOptions{IO: ios, Environ: environ, Flags: map[string]string{"http.addr": "127.0.0.1:0"},
-			Ready: func(a net.Addr) { ready <- a }})
+		served <- daemon.Serve(ctx, &daemon.ServeOptions{
+			IO: ios, Environ: environ, Flags: map[string]string{"http.addr": "127.0.0.1:0"},
+			Ready: func(a net.Addr) { ready <- a },
+		})
 	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-served:
+		case err := <-served:
+			if err != nil {
+				t.Errorf("hookd: %v", err)
+			}
 		case <-time.After(60 * time.Second):
 			t.Error("hookd did not stop within 60s")
 		}
