@@ -22,7 +22,9 @@ func NewCmdRoot(ios *iostreams.IOStreams) *cobra.Command {
 event type, signs each delivery (Standard Webhooks by default), POSTs it,
 retries with backoff, parks what cannot be delivered in a dead-letter queue,
 and records every attempt in Cassandra.`,
-		Example:       `  hookd version`,
+		Example: `  hookd dev                                   # everything in one process, no services
+  hookd migrate && hookd keys create --name admin --scope admin
+  hookd serve --config /etc/hookd/hookd.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -56,8 +56,10 @@ func newCmdServe(ios *iostreams.IOStreams) *cobra.Command {
 		Short: "Run hookd: the dispatcher, the log writer and the API",
 		Long: `Run the roles this process should: dispatch (consume events, deliver,
 retry), logwriter (write attempts and dead letters to Cassandra) and api
-(the HTTP server: /healthz, /readyz and Prometheus /metrics so far). Any
-number of processes can run any roles; Kafka consumer groups share the work.
+(the HTTP API under /v1 with API keys, the live stream, bulk replays, and
+/healthz, /readyz, /metrics, /openapi.json; see docs/api.md). Any number
+of processes can run any roles; Kafka consumer groups share the work.
+The first admin API key comes from 'hookd keys create'.
 
 While Kafka is unreachable or refuses the credentials, hookd stays up and
 not ready (/readyz answers 503 and says why) and retries with a pause that

@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 
+	"golang.org/x/sync/errgroup"
+
 	wire "github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/domain"
 	"github.com/hookd/hookd/storage"
@@ -123,14 +125,27 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if len(dels) == 0 {
 		return notFound("no deliveries of event %s yet (unknown, not attempted yet, or past its retention)", id)
 	}
-	out := wire.EventStatus{EventID: id, Deliveries: []wire.Delivery{}}
-	for _, ed := range dels {
-		d, ok, err := s.delivery(r, ed.DeliveryID)
-		if err != nil {
+	// One read per delivery, a few at a time: an event sent to many
+	// endpoints should not take as many round trips in a row.
+	found := make([]*wire.Delivery, len(dels))
+	g, _ := errgroup.WithContext(r.Context())
+	g.SetLimit(8)
+	for i, ed := range dels {
+		g.Go(func() error {
+			d, ok, err := s.delivery(r, ed.DeliveryID)
+			if ok {
+				found[i] = &d
+			}
 			return err
-		}
-		if ok {
-			out.Deliveries = append(out.Deliveries, d)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	out := wire.EventStatus{EventID: id, Deliveries: []wire.Delivery{}}
+	for _, d := range found {
+		if d != nil {
+			out.Deliveries = append(out.Deliveries, *d)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
