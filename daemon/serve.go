@@ -323,7 +323,17 @@ func startDispatch(ctx context.Context, g *errgroup.Group, be *Backends, l *conf
 	}
 	// The retry tiers have a group (and connections) of their own, so
 	// their held partitions and churn never delay fetching events.
-	retryGroup, err := sarama.NewConsumerGroup(kcfg.Brokers, l.Kafka.ConsumerGroup+retryGroupSuffix, sc)
+	rsc, err := consumerConfig(kcfg, l)
+	if err != nil {
+		_ = group.Close()
+		return nil, nil, err
+	}
+	// Tier partitions are many (tiers × partitions) and mostly wait: keep
+	// what each holds in memory small, so a large backlog of pending
+	// retries does not become a large process.
+	rsc.ChannelBufferSize = 64
+	rsc.Consumer.Fetch.Default = 256 << 10
+	retryGroup, err := sarama.NewConsumerGroup(kcfg.Brokers, l.Kafka.ConsumerGroup+retryGroupSuffix, rsc)
 	if err != nil {
 		_ = group.Close()
 		return nil, nil, kafka.Explain(kcfg, err)
