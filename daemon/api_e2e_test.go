@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,12 +17,8 @@ import (
 	"github.com/hookd/hookd/internal/domain"
 	"github.com/hookd/hookd/internal/ids"
 	"github.com/hookd/hookd/internal/iostreams"
-	"github.com/hookd/hookd/internal/kafka"
-	"github.com/hookd/hookd/internal/secretbox"
 	"github.com/hookd/hookd/internal/signature"
 	"github.com/hookd/hookd/internal/testenv"
-	"github.com/hookd/hookd/storage/cassandra"
-	"github.com/hookd/hookd/storage/postgres"
 )
 
 // The API of a whole hookd on the real services: an endpoint made and an
@@ -36,22 +30,8 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	k := testenv.KafkaEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dsn := testenv.PostgresDSN(t)
-	if _, err := postgres.Migrate(ctx, dsn, postgres.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	keyspace, session := testenv.CassandraKeyspace(t)
-	if _, err := cassandra.Migrate(ctx, session, cassandra.MigrateOptions{Keyspace: keyspace}); err != nil {
-		t.Fatal(err)
-	}
-	const encKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-	raw, _ := secretbox.ParseKey(encKey)
-	box, _ := secretbox.New(raw)
-	store, err := postgres.Open(ctx, dsn, box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	stores := newTestStores(ctx, t)
+	store := stores.store
 	admin, hash, _ := apikey.Generate()
 	if err := store.CreateAPIKey(ctx, domain.APIKey{ID: ids.New(ids.APIKey), Name: "e2e", Hash: hash, Scopes: []string{domain.ScopeAdmin}, CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
@@ -84,25 +64,7 @@ func TestServeAPIEndToEnd(t *testing.T) {
 
 	eventsTopic := k.Topics(t, 1, 2)[0]
 	prefix := testenv.UniqueName(t, "t.", 80)
-	for k, v := range map[string]string{
-		"HOOKD_ENCRYPTION_KEY":        encKey,
-		"HOOKD_POSTGRES_DSN":          dsn,
-		"HOOKD_CASSANDRA_HOSTS":       os.Getenv("HOOKD_TEST_CASSANDRA_HOSTS"),
-		"HOOKD_CASSANDRA_KEYSPACE":    keyspace,
-		"HOOKD_CASSANDRA_CONSISTENCY": "ONE",
-		"HOOKD_KAFKA_BROKERS":         strings.Join(k.Brokers, ","),
-		"HOOKD_KAFKA_SASL_MECHANISM":  kafka.MechanismSCRAMSHA512,
-		"HOOKD_KAFKA_SASL_USERNAME":   k.ScramUser,
-		"HOOKD_KAFKA_SASL_PASSWORD":   k.ScramPassword,
-		"HOOKD_KAFKA_EVENTS_TOPICS":   eventsTopic,
-		"HOOKD_KAFKA_ATTEMPTS_TOPIC":  prefix + ".attempts",
-		"HOOKD_KAFKA_RETRY_PREFIX":    prefix + ".retry.",
-		"HOOKD_KAFKA_CONSUMER_GROUP":  prefix,
-		"HOOKD_DELIVERY_ALLOW_CIDRS":  "127.0.0.0/8",
-		"HOOKD_LOG_LEVEL":             "warn",
-	} {
-		t.Setenv(k, v)
-	}
+	stores.setServeEnv(t, k, eventsTopic, prefix)
 	ios, _, _, logs := iostreams.Test()
 	sctx, stop := context.WithCancel(ctx)
 	ready := make(chan net.Addr, 1)
